@@ -1,0 +1,38 @@
+# grpo-theory: every target creates the virtual environment on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: reproduce test test-slow docs claims env clean
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "grpo-theory needs Python >= 3.11, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e ".[test,docs]"
+	@touch $(STAMP)
+
+env: $(STAMP)
+
+# The main job: run every claim and print the report.
+reproduce: $(STAMP)
+	$(VENV)/bin/grpo-theory claims
+
+claims: reproduce
+
+# Fast tiers (exact, property, statistical); slow tests are skipped.
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow" -n 2 $(PYTEST_ARGS)
+
+# Everything, slow statistical tests included.
+test-slow: $(STAMP)
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+# Sphinx + MyST site, warnings are errors.
+docs: $(STAMP)
+	$(VENV)/bin/sphinx-build -W --keep-going -b html docs build/docs
+
+clean:
+	rm -rf build docs/_build docs/theory/generated .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Claims: contrastive (filled in by the topic module)."""

@@ -1,0 +1,1 @@
+"""Claims: control_variates (filled in by the topic module)."""

@@ -1,0 +1,1 @@
+"""Claims: dpo (filled in by the topic module)."""

@@ -1,0 +1,1 @@
+"""Claims: expected_gradient (filled in by the topic module)."""

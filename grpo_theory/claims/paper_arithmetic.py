@@ -1,0 +1,1 @@
+"""Claims: paper_arithmetic (filled in by the topic module)."""

@@ -1,0 +1,1 @@
+"""Claims: two_grpo (filled in by the topic module)."""

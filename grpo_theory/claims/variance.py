@@ -1,0 +1,1 @@
+"""Claims: variance (filled in by the topic module)."""

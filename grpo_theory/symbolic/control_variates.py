@@ -1,0 +1,1 @@
+"""Symbolic derivations: control_variates."""
