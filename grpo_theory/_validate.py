@@ -80,7 +80,7 @@ def check_probability(p: Any, name: str = "p", *, open_interval: bool = False) -
         if bad.any():
             rng = "(0, 1)" if open_interval else "[0, 1]"
             raise ValueError(
-                f"{name} must lie in {rng}, got {arr[bad].ravel()[0]!r} at index "
+                f"{name} must lie in {rng}, got {float(arr[bad].ravel()[0])} at index "
                 f"{tuple(int(i) for i in np.argwhere(bad)[0])}"
             )
         return p
@@ -135,5 +135,5 @@ def check_rewards(rewards: Any, name: str = "rewards", min_size: int = 2) -> Any
         raise ValueError(f"{name} must have at least {min_size} entries (a group), got {arr.size}")
     if not np.all(np.isfinite(arr)):
         bad = int(np.argwhere(~np.isfinite(arr))[0, 0])
-        raise ValueError(f"{name} must be finite, got {arr[bad]!r} at index {bad}")
+        raise ValueError(f"{name} must be finite, got {float(arr[bad])} at index {bad}")
     return arr

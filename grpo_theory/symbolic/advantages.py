@@ -32,6 +32,7 @@ from grpo_theory._validate import (
     check_nonnegative,
     check_rewards,
 )
+from grpo_theory.symbolic._derivation import Derivation, Step, derivation
 
 __all__ = [
     "Convention",
@@ -164,3 +165,34 @@ def binary_advantages(
     if conv is Convention.GRPO_BESSEL:
         sigma = sigma * sp.sqrt(G / (G - 1))
     return (1 - p_hat) / (sigma + eps), -p_hat / (sigma + eps)
+
+
+@derivation("advantages", "Group advantages under binary rewards")
+def _advantages_derivation() -> Derivation:
+    k, m = sp.symbols("k m", positive=True, integer=True)
+    G = k + m
+    p_hat = sp.Symbol("phat")  # no assumptions: keeps sqrt(p̂(1 - p̂)) unsplit
+    sigma = sp.sqrt(p_hat * (1 - p_hat))
+    A_plus, A_minus = binary_advantages(k, G, Convention.GRPO)
+    return Derivation(
+        name="advantages",
+        title="Group advantages under binary rewards",
+        steps=[
+            Step("A group of G = k + m binary rewards has k ones (correct) and m zeros. Its "
+                 "mean is the success fraction p_hat = k/G and its population std is",
+                 sp.Symbol("sigmahat"), sigma),
+            Step("The GRPO advantage (r_i - mean)/std of a correct response is",
+                 sp.Symbol("A^+"), sp.Mul(1 - p_hat, sp.Pow(sigma, -1), evaluate=False)),
+            Step("which simplifies, for 0 < p̂ < 1, to", sp.Symbol("A^+"), sp.sqrt((1 - p_hat) / p_hat)),
+            Step("and that of an incorrect response is", sp.Symbol("A^-"),
+                 -sp.sqrt(p_hat / (1 - p_hat))),
+            Step("In terms of the counts, as computed by binary_advantages(k, k + m):",
+                 sp.Matrix([sp.Symbol("A^+"), sp.Symbol("A^-")]),
+                 sp.Matrix([sp.simplify(A_plus), sp.simplify(A_minus)])),
+            Step("Dr. GRPO keeps only the centring (A^+ = 1 - p_hat, A^- = -p_hat); RLOO uses "
+                 "the mean of the other G - 1 rewards, which multiplies the centred advantage "
+                 "by G/(G - 1). Bessel's correction divides the GRPO advantages by "
+                 "sqrt(G/(G - 1))."),
+        ],
+        claims=["adv.binary-population", "adv.rloo-centred-ratio", "adv.unit-population-variance"],
+    )
