@@ -35,4 +35,4 @@ docs: $(STAMP)
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs build/docs
 
 clean:
-	rm -rf build docs/_build docs/theory/generated .pytest_cache .hypothesis
+	rm -rf build docs/_build docs/theory/generated docs/tutorials/generated .pytest_cache .hypothesis

@@ -21,6 +21,8 @@ correct response gets :math:`A^+(k)`, an incorrect one :math:`A^-(k)` (:func:`bi
 from __future__ import annotations
 
 import enum
+import numbers
+from fractions import Fraction
 from collections.abc import Sequence
 from typing import Any
 
@@ -63,10 +65,28 @@ def _convention(convention: Any) -> Convention:
         raise ValueError(f"convention must be one of {valid}; got {convention!r}") from None
 
 
+def _exact_rewards(rewards: Sequence[Any]) -> list[sp.Expr]:
+    """Validate a group's rewards and convert them to exact sympy numbers or expressions.
+
+    Floats become the rational with the same decimal representation (0.1 -> 1/10).
+    """
+    values = list(rewards.tolist() if hasattr(rewards, "tolist") else rewards)
+    if len(values) < 2 or not all(isinstance(x, sp.Rational) for x in values):
+        check_rewards(values)  # exact rationals need no finiteness check
+    exact = []
+    for x in values:
+        if isinstance(x, sp.Basic):
+            exact.append(sp.nsimplify(x) if isinstance(x, sp.Float) else x)
+        elif isinstance(x, numbers.Integral):
+            exact.append(sp.Integer(int(x)))
+        else:
+            exact.append(sp.Rational(repr(float(x))))
+    return exact
+
+
 def population_std(rewards: Sequence[Any]) -> sp.Expr:
     r"""Population std :math:`\sqrt{\frac1G\sum_i (r_i-\bar r)^2}` of a group, as a sympy expression."""
-    r = [sp.sympify(x) for x in check_rewards(list(rewards) if not hasattr(rewards, "ndim")
-                                                else rewards)]
+    r = _exact_rewards(rewards)
     G = len(r)
     mean = sp.Add(*r) / G
     return sp.sqrt(sp.Add(*[(x - mean) ** 2 for x in r]) / G)
@@ -96,24 +116,33 @@ def group_advantages(
     """
     conv = _convention(convention)
     check_nonnegative(epsilon, "epsilon")
-    checked = check_rewards(rewards if not isinstance(rewards, tuple) else list(rewards))
-    r = [sp.sympify(x) for x in (checked.tolist() if hasattr(checked, "tolist") else checked)]
-    r = [sp.nsimplify(x) if isinstance(x, sp.Float) else x for x in r]
+    r = _exact_rewards(rewards)
     G = len(r)
     eps = sp.sympify(epsilon)
-    mean = sp.Add(*r) / G
-    centred = [x - mean for x in r]
+    if all(isinstance(x, sp.Rational) for x in r):
+        # Exact rational rewards: the arithmetic in Fractions, one square root at the end.
+        q = [Fraction(int(x.p), int(x.q)) for x in r]
+        q_mean = sum(q, Fraction(0)) / G
+        variance = sp.Rational(sum(((x - q_mean) ** 2 for x in q), Fraction(0)) / G)
+        distinct = {x: sp.Rational(x - q_mean) for x in set(q)}
+        centred = [distinct[x] for x in q]
+    else:
+        mean = sp.Add(*r) / G
+        centred = [x - mean for x in r]
+        variance = None
     if conv is Convention.DR_GRPO:
         return centred
     if conv is Convention.RLOO:
         total = sp.Add(*r)
         return [x - (total - x) / (G - 1) for x in r]
-    sigma = population_std(r)
+    sigma = population_std(r) if variance is None else sp.sqrt(variance)
     if conv is Convention.GRPO_BESSEL:
         sigma = sigma * sp.sqrt(sp.Rational(G, G - 1))
     if sigma.is_zero:  # a silent group carries no signal
         return [sp.Integer(0)] * G
-    return [c / (sigma + eps) for c in centred]
+    scaled: dict[sp.Expr, sp.Expr] = {}  # one division per distinct centred reward
+    return [scaled.setdefault(c, c / (sigma + eps)) if c.is_Rational else c / (sigma + eps)
+            for c in centred]
 
 
 def binary_advantages(
