@@ -154,13 +154,16 @@ def _reduction_factor() -> Evidence:
     cases = [("symbolic moments",
               contrastive_variance(Vp, Vm, C, optimal_coefficient(Vm, C)), (1 - rho**2) * Vp),
              ("minimum_variance", minimum_variance(Vp, Vm, C), (1 - rho**2) * Vp)]
+    c = sp.Symbol("c", real=True)
     for dim, label in ((None, "3-outcome pmf, scalar"), (2, "3-outcome pmf, R^2")):
         q, a, b = _joint(dim)
-        var_p, var_m, cov = pmf_moments(q, a, b)
+        # The pmf's variance of g+ - c g-, expanded as a polynomial in c, evaluated at c*.
+        f_pmf = sp.Poly(canonical_form(contrastive_variance_from_pmf(q, a, b, c)), c)
+        var_p, var_m, cov = (canonical_form(m) for m in pmf_moments(q, a, b))
         c_star = optimal_coefficient(var_m, cov)
         rho_pmf = correlation(var_p, var_m, cov)
-        cases.append((label, contrastive_variance_from_pmf(q, a, b, c_star),
-                      (1 - rho_pmf**2) * var_p))
+        at_c_star = sum(coeff * c_star**k for (k,), coeff in f_pmf.terms())
+        cases.append((label, at_c_star, (1 - rho_pmf**2) * var_p))
     return prove_cases(cases, scope="symbolic moments; every 3-outcome joint pmf, scalar and R^2",
                        simplifier=canonical_form)
 

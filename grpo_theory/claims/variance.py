@@ -278,7 +278,7 @@ def _rollouts_iid() -> Evidence:
     prompt, the batch mean $\hat g = \frac1{QG}\sum_{j=1}^Q\sum_{i=1}^G g_{ji}$ has
     $$\mathrm{Var}(\hat g) = \frac1Q\Big(\mathrm{Var}_q\,\mathbb E[g \mid q]
       + \frac{\mathbb E_q\,\mathrm{Var}(g \mid q)}{G}\Big).$$
-    Proved for every $(Q, G)$ with $Q \le 2$, $G \le 3$ by enumerating a two-level
+    Proved for every $(Q, G)$ with $Q \le 3$, $G \le 3$ by enumerating a two-level
     distribution: 2 prompts with symbolic probabilities, each with 2 outcomes of symbolic
     probabilities and values.
     """,
@@ -292,12 +292,12 @@ def _rollouts_grouped() -> Evidence:
     between = between_covariance(w, u, x, x)
     within = within_covariance(w, u, x, x)
     cases = []
-    for Q in (1, 2):
+    for Q in (1, 2, 3):
         for G in (1, 2, 3):
             g_p, g_v = grouped_mean_distribution(w, u, x, G)
             b_p, b_v = iid_mean_distribution(g_p, g_v, Q)
             cases.append((f"Q={Q}, G={G}", variance(b_p, b_v), (between + within / G) / Q))
-    return prove_cases(cases, scope="Q in 1..2, G in 1..3, 2 prompts x 2 outcomes, symbolic",
+    return prove_cases(cases, scope="Q in 1..3, G in 1..3, 2 prompts x 2 outcomes, symbolic",
                        simplifier=canonical_form)
 
 
@@ -340,7 +340,8 @@ def _total_covariance() -> Evidence:
     a_ind = [[pa[j][k] for k, _ in idx] for j in range(2)]
     b_ind = [[pb[j][m] for _, m in idx] for j in range(2)]
     independent = prove_identity(within_covariance(w, u_ind, a_ind, b_ind), 0,
-                                 what="conditionally independent: within term", simplifier=canonical_form)
+                                 what="conditionally independent: within term",
+                                 simplifier=canonical_form)
     if independent.outcome is not Outcome.PROVED:
         return independent
     ip, ia = flatten_two_level(w, u_ind, a_ind)

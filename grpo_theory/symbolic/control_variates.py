@@ -25,16 +25,14 @@ numeric moments are validated (:math:`V_\pm > 0`, :math:`|C| \le \sqrt{V_+ V_-}`
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import sympy as sp
 
 from grpo_theory._validate import check_positive
 from grpo_theory.symbolic._derivation import Derivation, Step, derivation
-from grpo_theory.symbolic.variance import covariance, variance
+from grpo_theory.symbolic.variance import _check_real, _is_symbolic, covariance, variance
 
 __all__ = [
     "contrastive_variance",
@@ -50,24 +48,6 @@ __all__ = [
 
 _CS_TOL = 1e-12
 """Relative slack allowed in the Cauchy–Schwarz check of floating-point moments."""
-
-
-def _is_symbolic(x: Any) -> bool:
-    return isinstance(x, sp.Basic) and bool(getattr(x, "free_symbols", False))
-
-
-def _check_real(x: Any, name: str) -> Any:
-    if _is_symbolic(x):
-        return x
-    if isinstance(x, bool) or not isinstance(x, numbers.Real | sp.Basic | np.generic):
-        raise TypeError(f"{name} must be a real number, got {type(x).__name__} {x!r}")
-    try:
-        value = float(x)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real number, got {x!r}") from exc
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {x!r}")
-    return x
 
 
 def _check_moments(var_plus: Any, var_minus: Any, cov: Any) -> None:
@@ -311,26 +291,28 @@ def _control_variates() -> Derivation:
     Vp, Vm = sp.symbols("V_+ V_-", positive=True)
     C = sp.Symbol("C", real=True)
     c = sp.Symbol("c", real=True)
-    f = Vp + c**2 * Vm - 2 * c * C
+    gp, gm = sp.symbols("g^+ g^-")
+    Var = sp.Function("Var")
+    c_opt, rho = sp.Symbol("c_*"), sp.Symbol("rho", real=True)
+    f = contrastive_variance(Vp, Vm, C, c)
     cstar = sp.solve(sp.diff(f, c), c)[0]
-    rho = sp.Symbol("rho", real=True)
     steps = [
-        Step("Expand the variance of the difference (traces of covariance matrices for vectors):",
-             sp.Symbol("Var(g^+ - c g^-)"), f),
+        Step("With V_+ = Var(g+), V_- = Var(g-) and C = Cov(g+, g-) (traces of covariance "
+             "matrices for vectors), the variance of the difference expands to",
+             Var(gp - c * gm), f),
         Step("Its derivative in c; the second derivative 2 V_- is positive, so the quadratic is "
-             "convex.", sp.Symbol("d/dc Var"), sp.diff(f, c)),
-        Step("The stationary point is the minimiser:", sp.Symbol("c^*"), cstar),
-        Step("The minimum, with rho = C / sqrt(V_+ V_-):",
-             sp.Symbol("Var(g^+ - c^* g^-)"), sp.factor(f.subs(c, cstar))),
-        Step("which is the reduction factor (1 - rho^2) times V_+:",
-             sp.Symbol("Var(g^+ - c^* g^-)"), (1 - rho**2) * Vp),
-        Step("The variance does not increase when the excess over V_+ is not positive:",
-             f - Vp, sp.factor(f - Vp)),
+             "convex.", sp.Derivative(Var(gp - c * gm), c), sp.diff(f, c)),
+        Step("The stationary point is the minimiser:", c_opt, cstar),
+        Step("The minimum (computed):", Var(gp - c_opt * gm), sp.factor(f.subs(c, cstar))),
+        Step("which, with rho = C / sqrt(V_+ V_-), is the reduction factor (1 - rho^2) times V_+:",
+             Var(gp - c_opt * gm), (1 - rho**2) * Vp),
+        Step("The variance does not increase when its excess over V_+ is not positive:",
+             Var(gp - c * gm) - Var(gp), sp.factor(f - Vp)),
         Step("so, for C > 0, exactly when 0 <= c <= 2C/V_- (the bound 2C^2/V_- printed in the "
-             "proof of paper v2 Prop 4.1 is not this set).",
+             "proof of paper v2 Prop 4.1 is not this set):",
              sp.Symbol("c_max"), 2 * C / Vm),
-        Step("GRPO's mean baseline gives c = 1: the excess is V_- - 2C, so c = 1 reduces the "
-             "variance iff 2C >= V_-.", (f - Vp).subs(c, 1), Vm - 2 * C),
+        Step("GRPO's mean baseline gives c = 1 (computed); it reduces the variance iff "
+             "2C >= V_-.", Var(gp - gm) - Var(gp), (f - Vp).subs(c, 1)),
     ]
     return Derivation(
         name="control-variates",

@@ -8,12 +8,14 @@ one value per outcome, and
 
    \mathbb E[f(X)] = \sum_{i=1}^n q_i\, f(x_i), \qquad
    \mathrm{Var}(X) = \mathbb E\big[\|X - \mathbb E X\|^2\big], \qquad
-   \mathrm{Cov}(X, Y) = \mathbb E\big[(X - \mathbb E X)^\top (Y - \mathbb E Y)\big].
+   \mathrm{Cov}(X, Y) = \mathbb E\big[(X - \mathbb E X)^\top (Y - \mathbb E Y)\big],
 
-Values may be scalars or column vectors (``sympy.Matrix``); for vectors the variance and the
-covariance are the *traces* of the covariance and cross-covariance matrices, the convention of the
-paper's variance analysis. Probabilities and values may be sympy symbols, so identities between
-moments can be proved for every distribution on a support of a given size.
+computed as :math:`\mathbb E[X^\top Y] - \mathbb E[X]^\top \mathbb E[Y]` (equal, because the
+probabilities are checked to add up to 1). Values may be scalars or column vectors
+(``sympy.Matrix``); for vectors the variance and the covariance are the *traces* of the
+covariance and cross-covariance matrices, the convention of the paper's variance analysis.
+Probabilities and values may be sympy symbols, so identities between moments can be proved for
+every distribution on a support of a given size.
 
 On top of the finite moments the module builds
 
@@ -123,10 +125,12 @@ def _is_symbolic(x: Any) -> bool:
 
 def _as_value(v: Any, name: str) -> Any:
     """A scalar (number or sympy expression) or a sympy column vector."""
-    if isinstance(v, sp.MatrixBase):
-        return v
-    if isinstance(v, list | tuple | np.ndarray):
-        return sp.Matrix(v)
+    if isinstance(v, sp.MatrixBase | list | tuple | np.ndarray):
+        entries = list(v) if isinstance(v, sp.MatrixBase) else list(np.ravel(np.asarray(
+            v, dtype=object)))
+        for e in entries:
+            _as_value(e, f"{name} entry")
+        return v if isinstance(v, sp.MatrixBase) else sp.Matrix(v)
     if isinstance(v, bool) or not isinstance(v, numbers.Real | sp.Basic | np.generic):
         raise TypeError(f"{name} must be a real number, a sympy expression or a vector, "
                         f"got {type(v).__name__} {v!r}")
@@ -135,26 +139,29 @@ def _as_value(v: Any, name: str) -> Any:
     return sp.sympify(v)
 
 
-def _check_pmf(probs: Sequence[Any], values: Sequence[Any], name: str = "values") -> tuple:
+def _check_pmf(
+    probs: Sequence[Any], values: Sequence[Any], name: str = "values", pname: str = "probs"
+) -> tuple:
     """Validate a finite pmf and its values; returns them as lists."""
     if isinstance(probs, str | bytes) or not isinstance(probs, Sequence | np.ndarray):
-        raise TypeError(f"probs must be a sequence of probabilities, got {type(probs).__name__}")
+        raise TypeError(f"{pname} must be a sequence of probabilities, "
+                        f"got {type(probs).__name__}")
     if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
         raise TypeError(f"{name} must be a sequence of values, got {type(values).__name__}")
     probs, values = list(probs), list(values)
     if not probs:
-        raise ValueError("probs must have at least 1 entry, got 0")
+        raise ValueError(f"{pname} must have at least 1 entry, got 0")
     if len(values) != len(probs):
         raise ValueError(f"{name} must have one entry per probability ({len(probs)}), "
                          f"got {len(values)}")
     for i, p in enumerate(probs):
-        check_probability(p, f"probs[{i}]")
+        check_probability(p, f"{pname}[{i}]")
     total = sp.Add(*[sp.sympify(p) for p in probs])
     if not _is_symbolic(total):
         if abs(float(total) - 1) > _SUM_TOL:
-            raise ValueError(f"probs must sum to 1, got {total}")
+            raise ValueError(f"{pname} must sum to 1, got {total}")
     elif canonical_form(total - 1) != 0:
-        raise ValueError(f"probs must sum to 1 identically, got {total}")
+        raise ValueError(f"{pname} must sum to 1 identically, got {total}")
     values = [_as_value(v, f"{name}[{i}]") for i, v in enumerate(values)]
     shapes = {v.shape if isinstance(v, sp.MatrixBase) else () for v in values}
     if len(shapes) != 1:
@@ -219,6 +226,10 @@ def covariance(probs: Sequence[Any], xs: Sequence[Any], ys: Sequence[Any]) -> An
     if (xs[0].shape if isinstance(xs[0], sp.MatrixBase) else ()) != (
             ys[0].shape if isinstance(ys[0], sp.MatrixBase) else ()):
         raise ValueError("ys must have the shape of xs")
+    return _covariance(probs, xs, ys)
+
+
+def _covariance(probs: list, xs: list, ys: list) -> Any:
     products = [_dot(x, y) for x, y in zip(xs, ys, strict=True)]
     return _expect(probs, products) - _dot(_expect(probs, xs), _expect(probs, ys))
 
@@ -239,7 +250,8 @@ def variance(probs: Sequence[Any], values: Sequence[Any]) -> Any:
         >>> variance([sp.Rational(1, 2)] * 2, [0, 2])
         1
     """
-    return covariance(probs, values, values)
+    probs, values = _check_pmf(probs, values)
+    return _covariance(probs, values, values)
 
 
 def cross_covariance(probs: Sequence[Any], rs: Sequence[Any], gs: Sequence[Any]) -> Any:
@@ -308,7 +320,7 @@ def iid_mean_distribution(
 def _check_two_level(
     prompt_probs: Sequence[Any], outcome_probs: Sequence[Sequence[Any]], *value_lists: Any
 ) -> None:
-    _check_pmf(prompt_probs, [0] * len(prompt_probs), "prompt_probs")
+    _check_pmf(prompt_probs, [0] * len(prompt_probs), "prompt values", "prompt_probs")
     if isinstance(outcome_probs, str | bytes) or len(outcome_probs) != len(prompt_probs):
         raise ValueError(f"outcome_probs must have one pmf per prompt ({len(prompt_probs)})")
     for name, vals in value_lists:
@@ -585,38 +597,66 @@ def canonical_form(expr: Any) -> Any:
         return sp.simplify(expr)
     if not num:
         return sp.Integer(0)
-    if den == ring.one:
-        return num.as_expr()
-    return num.as_expr() / den.as_expr()
+    return num.as_expr() / sp.Mul(*[base.as_expr() ** k for base, k in den])
 
 
-def _as_ring_fraction(expr: sp.Basic, ring: Any) -> tuple[Any, Any]:
-    """``expr`` as (numerator, denominator) in ``ring``; raises for non-rational input."""
+def _merge_denominators(factors: list, extra: list, sign: int = 1) -> list:
+    """Multiply two factored denominators (lists of ``[base, exponent]``)."""
+    out = [list(f) for f in factors]
+    for base, k in extra:
+        for f in out:
+            if f[0] == base:
+                f[1] += sign * k
+                break
+        else:
+            out.append([base, sign * k])
+    return [f for f in out if f[1] != 0]
+
+
+def _as_ring_fraction(expr: sp.Basic, ring: Any) -> tuple[Any, list]:
+    """``expr`` as a numerator in ``ring`` over a factored denominator.
+
+    The denominator is a list of ``[base, exponent]`` with ``base`` a non-zero ring element; a
+    sum is brought to the common denominator that takes each base to its largest exponent, so
+    repeated denominators (a variance, say) do not multiply up. Raises for non-rational input.
+    """
     if expr.is_Symbol or expr.is_Rational:
-        return ring.from_expr(expr), ring.one
+        return ring.from_expr(expr), []
     if expr.is_Add:
-        num, den = ring.zero, ring.one
-        for arg in expr.args:
-            n, d = _as_ring_fraction(arg, ring)
-            if d == den:
-                num += n
-            else:
-                num, den = num * d + n * den, den * d
-        return num, den
+        parts = [_as_ring_fraction(arg, ring) for arg in expr.args]
+        common: list = []
+        for _, den in parts:
+            for base, k in den:
+                for f in common:
+                    if f[0] == base:
+                        f[1] = max(f[1], k)
+                        break
+                else:
+                    common.append([base, k])
+        num = ring.zero
+        for n, den in parts:
+            missing = _merge_denominators(common, den, sign=-1)
+            for base, k in missing:
+                n = n * base**k
+            num += n
+        return num, common
     if expr.is_Mul:
-        num, den = ring.one, ring.one
+        num, den = ring.one, []
         for arg in expr.args:
             n, d = _as_ring_fraction(arg, ring)
-            num, den = num * n, den * d
+            num, den = num * n, _merge_denominators(den, d)
         return num, den
     if expr.is_Pow and expr.exp.is_Integer:
         n, d = _as_ring_fraction(expr.base, ring)
         e = int(expr.exp)
-        if e < 0:
-            if not n:
-                raise ZeroDivisionError(f"division by zero in {expr}")
-            n, d, e = d, n, -e
-        return n**e, d**e
+        if e >= 0:
+            return n**e, [[base, k * e] for base, k in d]
+        if not n:
+            raise ZeroDivisionError(f"division by zero in {expr}")
+        num = ring.one
+        for base, k in d:
+            num = num * base ** (-k * e)
+        return num, [[n, -e]]
     raise ValueError(f"not a rational function: {expr}")
 
 
@@ -648,7 +688,8 @@ def _check_nonnegative_moment(x: Any, name: str) -> Any:
 
 @derivation("variance-identities", "Variance identities: products, batch means, prompts")
 def _variance_identities() -> Derivation:
-    r, g, B, Q, G = sp.symbols("r g B Q G")
+    r, g, B, Q, G, p = sp.symbols("r g B Q G p")
+    gp, gm = sp.symbols("g^+ g^-")
     E = sp.Function("E")
     Var = sp.Function("Var")
     Cov = sp.Function("Cov")
@@ -682,11 +723,11 @@ def _variance_identities() -> Derivation:
         Step("Treating the QG rollouts as i.i.d. instead gives (Vb + Vw)/(QG); it is too small "
              "by the between-prompt part.",
              (Vb + Vw / G) / Q - (Vb + Vw) / (Q * G), Vb * (G - 1) / (Q * G)),
-        Step("Law of total covariance for (g+, g-) over the prompt p; the first term vanishes "
-             "when g+ and g- are conditionally independent given p.",
-             Cov(sp.Symbol("g^+"), sp.Symbol("g^-")),
-             sp.Symbol(r"E_p[Cov(g^+, g^- | p)]")
-             + sp.Symbol(r"Cov_p(E[g^+|p], E[g^-|p])")),
+        Step("Law of total covariance for (g+, g-) over the prompt p, writing Cov(x, y, p) and "
+             "E(x, p) for the covariance and the mean given p; the first term vanishes when g+ "
+             "and g- are conditionally independent given p.",
+             Cov(gp, gm),
+             sp.Function("E_p")(Cov(gp, gm, p)) + sp.Function("Cov_p")(E(gp, p), E(gm, p))),
     ]
     return Derivation(
         name="variance-identities",
