@@ -4,8 +4,8 @@ With binary rewards, :math:`k` of :math:`G` correct, the group estimator
 :math:`\frac1G\sum_i A_i f(o_i)` equals :math:`w(k,G)(\bar f^+ - \bar f^-)` under every
 convention; the weight :math:`w` is what distinguishes them. The identities are proved with
 :math:`k` and :math:`G - k` symbolic positive integers (so :math:`1 \le k \le G-1`), and checked
-against the general advantage formula for every binary group up to :math:`G = 32` (the slow
-test tier runs the same check up to :math:`G = 64`). Two further
+against the general advantage formula for every binary group up to :math:`G = 64` (the slow
+test tier runs the same check up to :math:`G = 128`). Two further
 facts behind the contrastive reading are proved here: the mean baseline is the control variate
 with coefficient 1, and PPO clipping splits by the sign of the advantage.
 """
@@ -41,7 +41,7 @@ from grpo_theory.symbolic.contrastive import (
 
 __all__ = ["EXHAUSTIVE_G_MAX", "SMALL_G_MAX", "exhaustive_check"]
 
-EXHAUSTIVE_G_MAX = 32
+EXHAUSTIVE_G_MAX = 64
 """Largest group size of the exhaustive check against the general advantage formula."""
 
 SMALL_G_MAX = 8
@@ -246,9 +246,9 @@ def exhaustive_check(g_max: int = EXHAUSTIVE_G_MAX, conventions=tuple(Convention
 
 @register(
     "grpo.contrastive-form.exhaustive",
-    title="The contrastive form holds for every binary group up to G = 32",
+    title="The contrastive form holds for every binary group up to G = 64",
     statement=r"""
-    For every $G \in \{2, \dots, 32\}$, every $k \in \{1, \dots, G-1\}$ and each convention
+    For every $G \in \{2, \dots, 64\}$, every $k \in \{1, \dots, G-1\}$ and each convention
     (GRPO with population or Bessel std and symbolic $\epsilon \ge 0$, Dr. GRPO, RLOO), the
     advantages of the reward vector $(1, \dots, 1, 0, \dots, 0)$ with $k$ ones, computed from
     the general formula, give $\frac1G\sum_i A_i f_i = w(k, G)(\bar f^+ - \bar f^-)$ for
