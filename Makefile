@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: reproduce test test-slow docs claims env clean
+.PHONY: reproduce test test-slow lint docs claims env clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "grpo-theory needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -23,12 +23,18 @@ reproduce: $(STAMP)
 claims: reproduce
 
 # Fast tiers (exact, property, statistical); slow tests are skipped.
+# pytest's exit status 5 (no test collected) is a failure too.
 test: $(STAMP)
-	$(PY) -m pytest -m "not slow" -n 2 $(PYTEST_ARGS)
+	@$(PY) -m pytest -m "not slow" -n 2 $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
 
 # Everything, slow statistical tests included.
 test-slow: $(STAMP)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+# ruff: errors, style, imports, modern syntax, bugbear.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check grpo_theory tests docs
 
 # Sphinx + MyST site, warnings are errors.
 docs: $(STAMP)

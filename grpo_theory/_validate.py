@@ -16,6 +16,7 @@ import numpy as np
 import sympy as sp
 
 __all__ = [
+    "check_real",
     "check_group_size",
     "check_count",
     "check_probability",
@@ -39,6 +40,13 @@ def _as_real(x: Any, name: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {x!r}")
     return value
+
+
+def check_real(x: Any, name: str) -> Any:
+    """Validate a finite real number (symbolic values pass through unchanged)."""
+    if not _is_symbolic(x):
+        _as_real(x, name)
+    return x
 
 
 def check_group_size(G: Any, name: str = "G", minimum: int = 2, maximum: int | None = None) -> Any:

@@ -324,7 +324,8 @@ def find_counterexample(
         if not (math.isfinite(val.real) and math.isfinite(val.imag)):
             continue
         if abs(val) > tol:
-            return {"point": {str(k): str(v) for k, v in point.items()}, "value": str(sp.N(val, 12))}
+            return {"point": {str(k): str(v) for k, v in point.items()},
+                    "value": str(sp.N(val, 12))}
         samples -= 1
         if samples <= 0:
             break

@@ -247,7 +247,8 @@ def _silent_group() -> Evidence:
     title="Binary-reward GRPO advantages",
     statement=r"""
     With binary rewards, $\hat p = k/G$ with $1 \le k \le G-1$, population std and
-    $\epsilon = 0$: $A^+ = \frac{1-\hat p}{\sqrt{\hat p(1-\hat p)}} = \sqrt{\frac{1-\hat p}{\hat p}}$
+    $\epsilon = 0$:
+    $A^+ = \frac{1-\hat p}{\sqrt{\hat p(1-\hat p)}} = \sqrt{\frac{1-\hat p}{\hat p}}$
     and $A^- = -\sqrt{\frac{\hat p}{1-\hat p}}$.
     """,
     source="paper v2 App. B.2, Eq. 21",

@@ -308,7 +308,7 @@ def _large_g_limit() -> Evidence:
     scale = np.sqrt(_LIMIT_GRID * (1 - _LIMIT_GRID))
     errors = {G: np.abs(expected_gradient_weight_numeric(G, _LIMIT_GRID) * scale - 1)
               for G in _LIMIT_G}
-    for small, large in zip(_LIMIT_G, _LIMIT_G[1:]):
+    for small, large in zip(_LIMIT_G, _LIMIT_G[1:], strict=False):
         factor = errors[small] / errors[large]
         if np.any(factor < 3):
             i = int(np.argmin(factor))

@@ -71,6 +71,7 @@ from grpo_theory.paper.tables import (
     V3PrintedGapRow,
     V3Table1Row,
     V3Table4Row,
+    _TwoMetrics,
     find_row,
 )
 from grpo_theory.symbolic._derivation import Derivation, Step, derivation
@@ -470,7 +471,7 @@ def retention_aggregations(
 
 
 @dataclass(frozen=True)
-class DeltaRow:
+class DeltaRow(_TwoMetrics):
     """Recomputed differences small minus large run for one setting."""
 
     setting: Setting
@@ -478,14 +479,6 @@ class DeltaRow:
     """Relative change of the training time, in percent."""
     mean32: PerBenchmark[float]
     pass32: PerBenchmark[float]
-
-    def metric(self, metric: str) -> PerBenchmark[float]:
-        """The differences of one metric, ``"mean@32"`` or ``"pass@32"``."""
-        if metric == "mean@32":
-            return self.mean32
-        if metric == "pass@32":
-            return self.pass32
-        raise KeyError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
 
 
 def _diff(x: float, y: float) -> float:

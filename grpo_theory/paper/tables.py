@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from importlib import resources
-from typing import Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 __all__ = [
     "BENCHMARKS",
@@ -148,8 +148,23 @@ class PrintedNumber(NamedTuple):
         return 10.0 ** (-self.decimals)
 
 
+class _TwoMetrics:
+    """Rows holding ``mean32`` and ``pass32``: :meth:`metric` selects one by name."""
+
+    mean32: PerBenchmark[Any]
+    pass32: PerBenchmark[Any]
+
+    def metric(self, metric: str) -> PerBenchmark[Any]:
+        """The values of one metric, ``"mean@32"`` or ``"pass@32"``."""
+        if metric == "mean@32":
+            return self.mean32
+        if metric == "pass@32":
+            return self.pass32
+        raise KeyError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
+
+
 @dataclass(frozen=True)
-class V2Table1Row:
+class V2Table1Row(_TwoMetrics):
     """A row of paper v2 Table 1 (one run: setting and group size)."""
 
     setting: Setting
@@ -160,17 +175,9 @@ class V2Table1Row:
     mean32: PerBenchmark[float]
     pass32: PerBenchmark[float]
 
-    def metric(self, metric: str) -> PerBenchmark[float]:
-        """The scores of one metric, ``"mean@32"`` or ``"pass@32"``."""
-        if metric == "mean@32":
-            return self.mean32
-        if metric == "pass@32":
-            return self.pass32
-        raise KeyError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
-
 
 @dataclass(frozen=True)
-class V2PrintedDeltaRow:
+class V2PrintedDeltaRow(_TwoMetrics):
     r"""The printed :math:`\Delta` row of one setting of paper v2 Table 1 (2-GRPO vs 16-GRPO)."""
 
     setting: Setting
@@ -178,14 +185,6 @@ class V2PrintedDeltaRow:
     """Printed change of the training time, in percent."""
     mean32: PerBenchmark[PrintedNumber]
     pass32: PerBenchmark[PrintedNumber]
-
-    def metric(self, metric: str) -> PerBenchmark[PrintedNumber]:
-        """The printed changes of one metric, ``"mean@32"`` or ``"pass@32"``."""
-        if metric == "mean@32":
-            return self.mean32
-        if metric == "pass@32":
-            return self.pass32
-        raise KeyError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
 
 
 @dataclass(frozen=True)
@@ -214,7 +213,7 @@ class V3PrintedGapRow:
 
 
 @dataclass(frozen=True)
-class V3Table4Row:
+class V3Table4Row(_TwoMetrics):
     """A row of paper v3 Table 4 (group-size ablation)."""
 
     setting: Setting
@@ -226,14 +225,6 @@ class V3Table4Row:
     pass32: PerBenchmark[float]
     avg_mean32: float
     avg_pass32: float
-
-    def metric(self, metric: str) -> PerBenchmark[float]:
-        """The scores of one metric, ``"mean@32"`` or ``"pass@32"``."""
-        if metric == "mean@32":
-            return self.mean32
-        if metric == "pass@32":
-            return self.pass32
-        raise KeyError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
 
     def average(self, metric: str) -> float:
         """The printed average of one metric."""

@@ -52,7 +52,10 @@ class Derivation:
 _DERIVATIONS: dict[str, tuple[str, Callable[[], Derivation]]] = {}
 
 
-def derivation(name: str, title: str) -> Callable[[Callable[[], Derivation]], Callable[[], Derivation]]:
+Builder = Callable[[], Derivation]
+
+
+def derivation(name: str, title: str) -> Callable[[Builder], Builder]:
     """Register a zero-argument function building a :class:`Derivation` under ``name``."""
 
     def decorator(fn: Callable[[], Derivation]) -> Callable[[], Derivation]:

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import enum
 import numbers
-from fractions import Fraction
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 import sympy as sp
@@ -85,7 +85,7 @@ def _exact_rewards(rewards: Sequence[Any]) -> list[sp.Expr]:
 
 
 def population_std(rewards: Sequence[Any]) -> sp.Expr:
-    r"""Population std :math:`\sqrt{\frac1G\sum_i (r_i-\bar r)^2}` of a group, as a sympy expression."""
+    r"""Population std :math:`\sqrt{\frac1G\sum_i (r_i-\bar r)^2}` of a group (sympy)."""
     r = _exact_rewards(rewards)
     G = len(r)
     mean = sp.Add(*r) / G
@@ -151,7 +151,7 @@ def binary_advantages(
     convention: Convention | str = Convention.GRPO,
     epsilon: Any = 0,
 ) -> tuple[sp.Expr, sp.Expr]:
-    r"""Count-based advantages :math:`(A^+(k), A^-(k))` for binary rewards, :math:`k` of :math:`G` correct.
+    r"""Count-based advantages :math:`A^\pm(k)` for binary rewards, :math:`k` of :math:`G` correct.
 
     With :math:`\hat p = k/G` and :math:`\hat\sigma = \sqrt{\hat p(1-\hat p)}`:
 
@@ -212,7 +212,8 @@ def _advantages_derivation() -> Derivation:
                  sp.Symbol("sigmahat"), sigma),
             Step("The GRPO advantage (r_i - mean)/std of a correct response is",
                  sp.Symbol("A^+"), sp.Mul(1 - p_hat, sp.Pow(sigma, -1), evaluate=False)),
-            Step("which simplifies, for 0 < p̂ < 1, to", sp.Symbol("A^+"), sp.sqrt((1 - p_hat) / p_hat)),
+            Step("which simplifies, for 0 < p̂ < 1, to", sp.Symbol("A^+"),
+                 sp.sqrt((1 - p_hat) / p_hat)),
             Step("and that of an incorrect response is", sp.Symbol("A^-"),
                  -sp.sqrt(p_hat / (1 - p_hat))),
             Step("In terms of the counts, as computed by binary_advantages(k, k + m):",

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from grpo_theory._validate import check_group_size, check_probability
+from grpo_theory._validate import check_group_size, check_probability, check_real
 from grpo_theory.symbolic._derivation import Derivation, Step, derivation
 
 __all__ = [
@@ -660,18 +660,7 @@ def _as_ring_fraction(expr: sp.Basic, ring: Any) -> tuple[Any, list]:
     raise ValueError(f"not a rational function: {expr}")
 
 
-def _check_real(x: Any, name: str) -> Any:
-    if _is_symbolic(x):
-        return x
-    if isinstance(x, bool) or not isinstance(x, numbers.Real | sp.Basic | np.generic):
-        raise TypeError(f"{name} must be a real number, got {type(x).__name__} {x!r}")
-    try:
-        value = float(x)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real number, got {x!r}") from exc
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {x!r}")
-    return x
+_check_real = check_real  # finite real, symbols pass
 
 
 def _check_nonnegative_moment(x: Any, name: str) -> Any:

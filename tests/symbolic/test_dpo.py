@@ -57,8 +57,10 @@ def _policies(kind: str) -> tuple[Policy, Policy]:
 
 
 def _point(theta: Policy, phi: Policy, rng: np.random.Generator, beta: float = 0.7) -> dict:
-    values = {p: float(v) for p, v in zip(theta.params, rng.uniform(-2, 2, len(theta.params)))}
-    values.update({p: float(v) for p, v in zip(phi.params, rng.uniform(-2, 2, len(phi.params)))})
+    values = {p: float(v)
+              for p, v in zip(theta.params, rng.uniform(-2, 2, len(theta.params)), strict=True)}
+    values.update({p: float(v)
+                   for p, v in zip(phi.params, rng.uniform(-2, 2, len(phi.params)), strict=True)})
     values[BETA] = beta
     return values
 
@@ -136,7 +138,7 @@ def test_softmax_log_prob_and_score():
 def test_sequence_log_prob_is_sum_of_token_log_probs():
     pol = sequence_policy(2)
     rng = np.random.default_rng(0)
-    point = {p: float(v) for p, v in zip(pol.params, rng.normal(size=len(pol.params)))}
+    point = {p: float(v) for p, v in zip(pol.params, rng.normal(size=len(pol.params)), strict=True)}
     for y in pol.outcomes:
         lps = token_log_probs(pol, y)
         assert len(lps) == 2
@@ -152,7 +154,7 @@ def test_sequence_log_prob_is_sum_of_token_log_probs():
 def test_reference_substitution():
     th, ph = _policies("sequence")
     sub = reference_substitution(th, ph)
-    assert sub == dict(zip(th.params, ph.params))
+    assert sub == dict(zip(th.params, ph.params, strict=True))
     assert sp.simplify(log_prob(th, 2).subs(sub) - log_prob(ph, 2)) == 0
 
 
@@ -243,7 +245,8 @@ def test_at_reference_gradient_and_2grpo_relation(kind):
     sub = reference_substitution(th, ph)
     rng = np.random.default_rng(3)
     for w, l in _pairs(th):
-        point = {p: float(v) for p, v in zip(ph.params, rng.uniform(-2, 2, len(ph.params)))}
+        point = {p: float(v)
+                 for p, v in zip(ph.params, rng.uniform(-2, 2, len(ph.params)), strict=True)}
         point[BETA] = 0.4
         grad = _num(dpo_gradient(th, ph, w, l, BETA).subs(sub), point)
         expected = _num((-BETA / 2 * (score(th, w) - score(th, l))).subs(sub), point)
@@ -310,8 +313,10 @@ def test_kl_objective_stationary_at_optimum():
     rewards = [sp.Rational(1), sp.Rational(-1, 2), sp.Rational(3, 10)]
     beta = sp.Rational(7, 10)
     objective = kl_regularized_objective(th, ph, rewards, beta)
-    point = {p: v for p, v in zip(ph.params, [sp.Rational(1, 5), -1, sp.Rational(1, 2)])}
-    point.update({t: point[p] + r / beta for t, p, r in zip(th.params, ph.params, rewards)})
+    point = {p: v
+             for p, v in zip(ph.params, [sp.Rational(1, 5), -1, sp.Rational(1, 2)], strict=True)}
+    point.update({t: point[p] + r / beta
+                  for t, p, r in zip(th.params, ph.params, rewards, strict=True)})
     grad = _num(sp.Matrix([sp.diff(objective, t) for t in th.params]), point)
     np.testing.assert_allclose(grad, 0, atol=1e-12)
     # and pi_theta there is pi*
@@ -345,7 +350,7 @@ def test_importance_ratio_and_its_gradient():
 def test_token_coefficient_gradient():
     seq = sequence_policy(2)
     rng = np.random.default_rng(6)
-    point = {p: float(v) for p, v in zip(seq.params, rng.normal(size=len(seq.params)))}
+    point = {p: float(v) for p, v in zip(seq.params, rng.normal(size=len(seq.params)), strict=True)}
     for y in range(4):
         np.testing.assert_allclose(_num(token_coefficient_gradient(seq, y, "token"), point),
                                    _num(score(seq, y), point), atol=1e-12)
@@ -459,7 +464,7 @@ def test_bad_reward_vectors():
 # ------------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(kind: str, w: int, l: int):
     th, ph = _policies(kind)
     args = [*th.params, *ph.params, BETA]

@@ -118,7 +118,7 @@ def test_grouped_mean_distribution_values():
     assert grouped_mean_distribution([HALF, HALF], [[1], [1]], [[0], [2]], 3) == (
         [HALF, HALF], [0, 2])
     ps, vs = grouped_mean_distribution([1], [[HALF, HALF]], [[0, 1]], 2)
-    assert sorted(zip(vs, ps)) == [(0, sp.Rational(1, 4)), (HALF, sp.Rational(1, 4)),
+    assert sorted(zip(vs, ps, strict=True)) == [(0, sp.Rational(1, 4)), (HALF, sp.Rational(1, 4)),
                                    (HALF, sp.Rational(1, 4)), (1, sp.Rational(1, 4))]
 
 
@@ -142,7 +142,7 @@ def test_product_variance_formula_values():
 def test_product_identity_concrete_zero_mean():
     # r in {0, 1, 2}, g in {-1, 0, 1} with E[g] = 0, uniform.
     probs, r, g = [THIRD] * 3, [0, 1, 2], [-1, 0, 1]
-    lhs = variance(probs, [a * b for a, b in zip(r, g)])
+    lhs = variance(probs, [a * b for a, b in zip(r, g, strict=True)])
     rhs = product_variance_formula(variance(probs, g), variance(probs, r), expectation(probs, r),
                                    covariance(probs, [a**2 for a in r], [b**2 for b in g]),
                                    covariance(probs, r, g))
@@ -185,7 +185,7 @@ def test_product_identity_on_random_pmfs(weights, data):
     raw = data.draw(st.lists(st.integers(-5, 5), min_size=n, max_size=n))
     mean = expectation(probs, raw)
     g = [x - mean for x in raw]  # centred: E[g] = 0
-    lhs = variance(probs, [a * b for a, b in zip(r, g)])
+    lhs = variance(probs, [a * b for a, b in zip(r, g, strict=True)])
     rhs = product_variance_formula(variance(probs, g), variance(probs, r), expectation(probs, r),
                                    covariance(probs, [a**2 for a in r], [b**2 for b in g]),
                                    covariance(probs, r, g))
