@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sympy as sp
 
 __all__ = ["Step", "Derivation", "derivation", "derivations", "get_derivation"]
+
+
+_GREEK = {"alpha": "α", "beta": "β", "epsilon": "ε", "kappa": "κ", "pi": "π", "rho": "ρ",
+          "sigma": "σ", "theta": "θ", "phi": "φ", "nabla": "∇", "sum": "Σ", "log": "log"}
+_ACCENT = {"hat": "\u0302", "bar": "\u0304"}
+
+
+def _plain(name: str) -> str:
+    """A LaTeX symbol name as readable plain text (``\\hat{g}_{2GRPO}`` -> ``ĝ_2GRPO``)."""
+    name = re.sub(r"\\(hat|bar)\s*\{?(\\[A-Za-z]+|\w)\}?",
+                  lambda m: _plain(m.group(2)) + _ACCENT[m.group(1)], name)
+    name = re.sub(r"\\mathcal\{(\w+)\}", r"\1", name)
+    name = re.sub(r"\\([A-Za-z]+)", lambda m: _GREEK.get(m.group(1), "\\" + m.group(1)), name)
+    while True:  # subscripts and superscripts: x_{ab} -> x_ab, innermost first
+        plain = re.sub(r"([_^])\{([^{}]*)\}", r"\1\2", name)
+        if plain == name:
+            break
+        name = plain
+    name = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}",
+                  lambda m: "/".join(a if re.fullmatch(r"\\?\w+", a) else f"({a})"
+                                     for a in m.groups()), name)
+    return name.replace("\\", "").replace("{", "").replace("}", "")
+
+
+def _plain_symbols(expr: sp.Basic) -> sp.Basic:
+    """Replace symbols named in LaTeX by plain-text names, for pretty printing."""
+    expr = sp.sympify(expr)
+    latex_named = {s: sp.Symbol(_plain(s.name)) for s in expr.free_symbols
+                   if isinstance(s, sp.Symbol) and "\\" in s.name}
+    return expr.xreplace(latex_named) if latex_named else expr
 
 
 @dataclass(frozen=True)
@@ -24,8 +55,9 @@ class Step:
         if latex:
             eq = sp.latex(self.lhs) + ("" if self.rhs is None else " = " + sp.latex(self.rhs))
             return f"{self.text}\n\n$$\n{eq}\n$$"
-        body = sp.pretty(self.lhs if self.rhs is None else sp.Eq(self.lhs, self.rhs,
-                                                                   evaluate=False),
+        lhs = _plain_symbols(self.lhs)
+        rhs = None if self.rhs is None else _plain_symbols(self.rhs)
+        body = sp.pretty(lhs if rhs is None else sp.Eq(lhs, rhs, evaluate=False),
                          use_unicode=True)
         return f"{self.text}\n\n" + "\n".join("    " + line for line in body.splitlines())
 
