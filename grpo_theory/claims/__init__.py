@@ -32,6 +32,9 @@ from grpo_theory.claims import (  # noqa: E402,F401  isort: skip
     control_variates,
     variance,
     paper_arithmetic,
+    exact_binary,
+    exact_oracle,
+    related,
 )
 
 TOPICS: dict[str, str] = {
@@ -43,6 +46,9 @@ TOPICS: dict[str, str] = {
     "control_variates": "Control variates",
     "variance": "Variance identities",
     "paper_arithmetic": "The paper's own arithmetic",
+    "exact_binary": "Exact moments for binary rewards, any group size",
+    "exact_oracle": "The enumeration oracle and softmax bandits",
+    "related": "Results of related papers",
 }
 """Theory topics (one docs page each), in report order, with their titles."""
 

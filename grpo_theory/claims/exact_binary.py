@@ -1,0 +1,1 @@
+"""Claims: exact_binary (filled in by the topic module)."""

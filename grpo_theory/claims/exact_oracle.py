@@ -1,0 +1,1 @@
+"""Claims: exact_oracle (filled in by the topic module)."""

@@ -1,0 +1,1 @@
+"""Claims: related (filled in by the topic module)."""
