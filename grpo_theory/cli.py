@@ -6,18 +6,32 @@ Subcommands:
   run the claims and print the report; exit status 1 if any claim failed.
 * ``grpo-theory derive NAME [--latex]`` prints a derivation step by step;
   ``grpo-theory derive --list`` lists the names.
+* ``grpo-theory weights --group-size G [G ...] --p P [P ...] [--normalization std|std-bessel|mean|rloo]
+  [--eps E] [--json]``: expected-gradient weights :math:`c_G(p)`.
+* ``grpo-theory moments --logits L1 .. LK --rewards R1 .. RK --group-size G --estimator E
+  [--eps E] [--method exact|enumerate] [--json]``: exact moments on a softmax bandit.
+* ``grpo-theory advise (--rates P [P ...] | --beta A B) --budget B [--group-sizes G ...]
+  [--estimator E ...] [--json]``: the group size to use at a rollout budget.
+* ``grpo-theory bench exact``: time the exact engine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 __all__ = ["main", "build_parser"]
+
+NORMALIZATIONS = {"std": "grpo", "std-bessel": "grpo-bessel", "mean": "dr-grpo", "rloo": "rloo"}
+"""``--normalization`` names of ``grpo-theory weights`` and the estimators they select."""
+ESTIMATORS = ["grpo", "grpo-bessel", "dr-grpo", "rloo", "reinforce"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +55,41 @@ def build_parser() -> argparse.ArgumentParser:
     claims.add_argument("--out", type=Path, default=None,
                         help="also write the report to this file (written atomically)")
     claims.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+    weights = sub.add_parser("weights", help="expected-gradient weights c_G(p)")
+    weights.add_argument("--group-size", type=int, nargs="+", required=True, metavar="G")
+    weights.add_argument("--p", type=float, nargs="+", required=True, metavar="P")
+    weights.add_argument("--normalization", choices=list(NORMALIZATIONS), default="std")
+    weights.add_argument("--eps", type=float, default=0.0, help="epsilon added to the std")
+    weights.add_argument("--json", action="store_true")
+
+    moments = sub.add_parser("moments", help="exact estimator moments on a softmax bandit")
+    moments.add_argument("--logits", type=float, nargs="+", required=True)
+    moments.add_argument("--rewards", type=float, nargs="+", required=True)
+    moments.add_argument("--group-size", type=int, required=True, metavar="G")
+    moments.add_argument("--estimator", choices=ESTIMATORS, required=True)
+    moments.add_argument("--eps", type=float, default=0.0)
+    moments.add_argument("--method", choices=["exact", "enumerate"], default="exact")
+    moments.add_argument("--json", action="store_true")
+
+    advise = sub.add_parser("advise", help="recommend a group size at a rollout budget")
+    population = advise.add_mutually_exclusive_group(required=True)
+    population.add_argument("--rates", type=float, nargs="+", metavar="P",
+                            help="per-prompt success rates")
+    population.add_argument("--beta", type=float, nargs=2, metavar=("A", "B"),
+                            help="difficulty distribution p ~ Beta(A, B)")
+    advise.add_argument("--budget", type=int, required=True, help="rollouts per step B = Q G")
+    advise.add_argument("--group-sizes", type=int, nargs="+", default=None, metavar="G",
+                        help="candidates (default: every divisor of the budget up to 64)")
+    advise.add_argument("--estimator", choices=ESTIMATORS, nargs="+", default=["grpo"])
+    advise.add_argument("--eps", type=float, default=0.0)
+    advise.add_argument("--json", action="store_true")
+
+    bench = sub.add_parser("bench", help="time a layer of the toolkit")
+    bench.add_argument("layer", choices=["exact"])
+    bench.add_argument("--g-max", type=int, default=4096)
+    bench.add_argument("--n-p", type=int, default=1000)
+    bench.add_argument("--json", action="store_true")
 
     derive = sub.add_parser("derive", help="print a derivation step by step")
     derive.add_argument("name", nargs="?", help="derivation name (see --list)")
@@ -105,9 +154,108 @@ def _cmd_derive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_json(payload: dict) -> None:
+    print(json.dumps(payload, indent=2, allow_nan=True))
+
+
+def _cmd_weights(args: argparse.Namespace) -> int:
+    from grpo_theory.exact.binary import expected_gradient_weight
+
+    estimator = NORMALIZATIONS[args.normalization]
+    rows = []
+    for G in args.group_size:
+        values = expected_gradient_weight(estimator, G, np.asarray(args.p), args.eps)
+        rows.extend({"group_size": G, "p": p, "normalization": args.normalization,
+                     "eps": args.eps, "weight": float(w)}
+                    for p, w in zip(args.p, np.atleast_1d(values), strict=True))
+    if args.json:
+        _print_json({"weights": rows})
+    else:
+        print(f"{'G':>6}  {'p':>8}  weight c_G(p)  ({args.normalization}, eps = {args.eps:g})")
+        for r in rows:
+            print(f"{r['group_size']:>6}  {r['p']:>8.4g}  {r['weight']:.12g}")
+    return 0
+
+
+def _cmd_moments(args: argparse.Namespace) -> int:
+    from grpo_theory.exact.bandit import bandit_estimator_moments
+
+    res = bandit_estimator_moments(args.logits, args.rewards, args.group_size, args.estimator,
+                                   epsilon=args.eps, method=args.method)
+    payload = {"p": float(res.p), "mean": np.asarray(res.mean).tolist(),
+               "cov": np.asarray(res.cov).tolist(), "cov_trace": float(res.cov_trace),
+               "snr": float(res.snr), "silent_probability": float(res.silent_probability),
+               "method": res.method}
+    if args.json:
+        _print_json(payload)
+    else:
+        with np.printoptions(precision=6, suppress=True):
+            print(f"softmax bandit, K = {len(args.logits)}, G = {args.group_size}, "
+                  f"{args.estimator} (eps = {args.eps:g}), method {res.method}")
+            print(f"p = {payload['p']:.12g}")
+            print(f"mean = {np.asarray(res.mean)}")
+            print(f"cov =\n{np.asarray(res.cov)}")
+            print(f"trace(cov) = {payload['cov_trace']:.12g}, SNR = {payload['snr']:.12g}, "
+                  f"P(silent group) = {payload['silent_probability']:.12g}")
+    return 0
+
+
+def _cmd_advise(args: argparse.Namespace) -> int:
+    from grpo_theory.exact.budget import Population, budget_table, recommend
+
+    pop = (Population.from_rates(args.rates) if args.rates is not None
+           else Population.from_beta(*args.beta))
+    rows = budget_table(pop, args.budget, args.group_sizes, args.estimator, args.eps)
+    advice = recommend(rows)
+    if args.json:
+        _print_json({"population": pop.description, "budget": args.budget,
+                     "recommendation": advice, "table": [r.as_dict() for r in rows]})
+        return 0
+    print(f"population: {pop.description}; budget B = {args.budget} rollouts per step")
+    print(f"{'estimator':<12} {'G':>4} {'Q':>5} {'variance':>11} {'between':>11} {'bias^2':>11} "
+          f"{'MSE':>11} {'SNR/rollout':>12} {'relMSE*':>9} {'silent':>7}")
+    for r in rows:
+        print(f"{r.estimator:<12} {r.group_size:>4} {r.prompts:>5} {r.variance:>11.4e} "
+              f"{r.variance_between:>11.4e} {r.bias_sq:>11.4e} {r.mse:>11.4e} "
+              f"{r.snr_per_rollout:>12.4e} {r.relative_mse_best_step:>9.5f} "
+              f"{r.silent_fraction:>7.3f}")
+    print("relMSE*: MSE at the best step size, relative to |target|^2 "
+          "(target: gradient of the mean success rate)")
+    for est, rec in advice.items():
+        print(f"{est}: least MSE at the best step size with G = {rec['min_mse_best_step']}; "
+              f"largest SNR per rollout with G = {rec['max_snr_per_rollout']}; "
+              f"least raw MSE with G = {rec['min_mse']}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from grpo_theory.exact.bench import run_benchmark
+
+    result = run_benchmark(g_max=args.g_max, n_p=args.n_p)
+    if args.json:
+        _print_json(result)
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+_COMMANDS = {
+    "claims": _cmd_claims,
+    "derive": _cmd_derive,
+    "weights": _cmd_weights,
+    "moments": _cmd_moments,
+    "advise": _cmd_advise,
+    "bench": _cmd_bench,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    if args.command == "claims":
-        return _cmd_claims(args)
-    return _cmd_derive(args)
+    """Entry point; returns the exit status (2 with a message for invalid arguments)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except (ValueError, TypeError) as exc:
+        print(f"grpo-theory {args.command}: {exc}", file=sys.stderr)
+        return 2

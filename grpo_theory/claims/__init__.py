@@ -34,6 +34,7 @@ from grpo_theory.claims import (  # noqa: E402,F401  isort: skip
     paper_arithmetic,
     exact_binary,
     exact_oracle,
+    budget,
     related,
 )
 
@@ -48,6 +49,7 @@ TOPICS: dict[str, str] = {
     "paper_arithmetic": "The paper's own arithmetic",
     "exact_binary": "Exact moments for binary rewards, any group size",
     "exact_oracle": "The enumeration oracle and softmax bandits",
+    "budget": "Fixed-budget comparisons across group sizes",
     "related": "Results of related papers",
 }
 """Theory topics (one docs page each), in report order, with their titles."""
