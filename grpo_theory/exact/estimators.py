@@ -4,15 +4,12 @@ A group estimator is :math:`\hat g = \frac1G\sum_{i=1}^G A_i s_i` with scores :m
 binary rewards every estimator here is *count-based*: a correct response gets :math:`A^+(k)`, an
 incorrect one :math:`A^-(k)`, where :math:`k` is the number of correct responses in the group.
 
-===================== ============================================ ==================================
-estimator             :math:`A^+(k)`                                :math:`A^-(k)`
-===================== ============================================ ==================================
-``grpo``              :math:`(1-\hat p)/(\hat\sigma+\epsilon)`      :math:`-\hat p/(\hat\sigma+\epsilon)`
-``grpo-bessel``       same, :math:`\hat\sigma\sqrt{G/(G-1)}`        same
-``dr-grpo``           :math:`1-\hat p`                              :math:`-\hat p`
-``rloo``              :math:`1-\frac{k-1}{G-1}`                     :math:`-\frac{k}{G-1}`
-``reinforce``         :math:`1 - b`                                 :math:`-b`
-===================== ============================================ ==================================
+* ``grpo``: :math:`A^+ = (1-\hat p)/(\hat\sigma+\epsilon)`,
+  :math:`A^- = -\hat p/(\hat\sigma+\epsilon)`;
+* ``grpo-bessel``: the same with :math:`\hat\sigma\sqrt{G/(G-1)}` in place of :math:`\hat\sigma`;
+* ``dr-grpo``: :math:`A^+ = 1-\hat p`, :math:`A^- = -\hat p`;
+* ``rloo``: :math:`A^+ = 1-\frac{k-1}{G-1}`, :math:`A^- = -\frac{k}{G-1}`;
+* ``reinforce``: :math:`A^+ = 1 - b`, :math:`A^- = -b`;
 
 with :math:`\hat p = k/G`, :math:`\hat\sigma = \sqrt{\hat p(1-\hat p)}`, and :math:`b` a constant
 baseline (0 by default: plain REINFORCE). 2-GRPO is ``grpo`` with :math:`G = 2`. A group with no
