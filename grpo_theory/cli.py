@@ -6,8 +6,8 @@ Subcommands:
   run the claims and print the report; exit status 1 if any claim failed.
 * ``grpo-theory derive NAME [--latex]`` prints a derivation step by step;
   ``grpo-theory derive --list`` lists the names.
-* ``grpo-theory weights --group-size G [G ...] --p P [P ...] [--normalization std|std-bessel|mean|rloo]
-  [--eps E] [--json]``: expected-gradient weights :math:`c_G(p)`.
+* ``grpo-theory weights --group-size G [G ...] --p P [P ...]
+  [--normalization std|std-bessel|mean|rloo] [--eps E] [--json]``: weights :math:`c_G(p)`.
 * ``grpo-theory moments --logits L1 .. LK --rewards R1 .. RK --group-size G --estimator E
   [--eps E] [--method exact|enumerate] [--json]``: exact moments on a softmax bandit.
 * ``grpo-theory advise (--rates P [P ...] | --beta A B) --budget B [--group-sizes G ...]
