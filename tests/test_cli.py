@@ -85,3 +85,52 @@ def test_bad_arguments_exit_with_usage(argv):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
+
+
+def test_weights_json(capsys):
+    assert main(["weights", "--group-size", "2", "3", "--p", "0.2", "0.7", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["weights"]
+    assert len(rows) == 4
+    assert set(rows[0]) == {"group_size", "p", "normalization", "eps", "weight"}
+    for r in rows:
+        expected = 1.0 if r["group_size"] == 2 else 2**0.5
+        assert r["weight"] == pytest.approx(expected, rel=1e-12)
+    assert main(["weights", "--group-size", "8", "--p", "0.3", "--normalization", "mean",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["weights"][0]["weight"] == pytest.approx(7 / 8)
+
+
+def test_weights_bad_p_is_a_clear_error(capsys):
+    assert main(["weights", "--group-size", "4", "--p", "1.5"]) == 2
+    assert "p must lie in [0, 1]" in capsys.readouterr().err
+
+
+def test_moments_json(capsys):
+    argv = ["moments", "--logits", "0.5", "0", "-1", "--rewards", "1", "0", "1",
+            "--group-size", "4", "--estimator", "grpo", "--json"]
+    assert main(argv) == 0
+    exact = json.loads(capsys.readouterr().out)
+    assert set(exact) == {"p", "mean", "cov", "cov_trace", "snr", "silent_probability", "method"}
+    assert exact["method"] == "exact"
+    assert main([*argv, "--method", "enumerate"]) == 0
+    oracle = json.loads(capsys.readouterr().out)
+    assert oracle["method"] == "enumerate"
+    for key in ("p", "cov_trace", "snr", "silent_probability"):
+        assert oracle[key] == pytest.approx(exact[key], rel=1e-12)
+
+
+def test_moments_mismatched_lengths(capsys):
+    assert main(["moments", "--logits", "0", "1", "--rewards", "1", "0", "1", "--group-size",
+                 "2", "--estimator", "rloo"]) == 2
+    assert "rewards" in capsys.readouterr().err
+
+
+def test_advise_json(capsys):
+    assert main(["advise", "--beta", "2", "8", "--budget", "64", "--group-sizes", "2", "4", "8",
+                 "--estimator", "grpo", "rloo", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert set(payload["recommendation"]) == {"grpo", "rloo"}
+    assert len(payload["table"]) == 6
+    assert main(["advise", "--rates", "0.5", "--budget", "64", "--group-sizes", "2", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "largest SNR per rollout with G = 32" in out
