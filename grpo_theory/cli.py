@@ -201,15 +201,17 @@ def _cmd_moments(args: argparse.Namespace) -> int:
 
 
 def _cmd_advise(args: argparse.Namespace) -> int:
-    from grpo_theory.exact.budget import Population, budget_table, recommend
+    from grpo_theory.exact.budget import Population, budget_table, recommend, variance_spread
 
     pop = (Population.from_rates(args.rates) if args.rates is not None
            else Population.from_beta(*args.beta))
     rows = budget_table(pop, args.budget, args.group_sizes, args.estimator, args.eps)
     advice = recommend(rows)
+    spread = variance_spread(rows)
     if args.json:
         _print_json({"population": pop.description, "budget": args.budget,
-                     "recommendation": advice, "table": [r.as_dict() for r in rows]})
+                     "recommendation": advice, "lemma53": spread,
+                     "table": [r.as_dict() for r in rows]})
         return 0
     print(f"population: {pop.description}; budget B = {args.budget} rollouts per step")
     print(f"{'estimator':<12} {'G':>4} {'Q':>5} {'variance':>11} {'between':>11} {'bias^2':>11} "
@@ -225,6 +227,10 @@ def _cmd_advise(args: argparse.Namespace) -> int:
         print(f"{est}: least MSE at the best step size with G = {rec['min_mse_best_step']}; "
               f"largest SNR per rollout with G = {rec['max_snr_per_rollout']}; "
               f"least raw MSE with G = {rec['min_mse']}")
+        verdict = spread[est]
+        print(f"  variance across these G varies by a factor {verdict['variance_ratio']:.3g}: "
+              f"'batch size, not group size' {'holds' if verdict['holds'] else 'does not hold'} "
+              f"within {verdict['holds_within']:.0%}")
     return 0
 
 

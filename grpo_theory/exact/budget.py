@@ -52,6 +52,7 @@ __all__ = [
     "divisor_group_sizes",
     "prompt_features",
     "recommend",
+    "variance_spread",
 ]
 
 
@@ -218,4 +219,20 @@ def recommend(rows: Sequence[BudgetRow]) -> dict[str, dict[str, Any]]:
             "min_mse": min(mine, key=lambda r: r.mse).group_size,
             "max_snr_per_rollout": max(mine, key=lambda r: r.snr_per_rollout).group_size,
         }
+    return out
+
+
+def variance_spread(rows: Sequence[BudgetRow], rtol: float = 0.1) -> dict[str, dict[str, Any]]:
+    """Does the variance depend on the group size at this budget (paper v2 Lemma 5.3, §5.3)?
+
+    For each estimator: the ratio of the largest to the smallest batch variance over the group
+    sizes in ``rows``, and whether it is within ``1 + rtol`` ("batch size, not group size").
+    """
+    check_nonnegative(rtol, "rtol")
+    out: dict[str, dict[str, Any]] = {}
+    for est in dict.fromkeys(r.estimator for r in rows):
+        var = np.array([r.variance for r in rows if r.estimator == est])
+        ratio = float(var.max() / var.min()) if var.min() > 0 else float("inf")
+        out[est] = {"variance_ratio": ratio, "holds_within": rtol,
+                    "holds": bool(ratio <= 1.0 + rtol)}
     return out

@@ -100,3 +100,16 @@ def test_recommendation_and_divisors():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_variance_spread():
+    from grpo_theory.exact.budget import variance_spread
+
+    one = budget_table(Population.from_rates([0.3]), 64, [2, 4, 8, 16], ["reinforce", "rloo"])
+    verdict = variance_spread(one)
+    # REINFORCE on one prompt: Lemma 5.3's setting, the variance depends on B only.
+    assert verdict["reinforce"]["holds"] and verdict["reinforce"]["variance_ratio"] == \
+        pytest.approx(1.0, abs=1e-12)
+    assert not verdict["rloo"]["holds"]
+    with pytest.raises(ValueError, match="rtol"):
+        variance_spread(one, rtol=-1)
