@@ -67,7 +67,7 @@ from grpo_theory.exact.enumeration import (
     AdvantageRule,
     oracle_moments,
 )
-from grpo_theory.exact.estimators import Estimator, count_advantages
+from grpo_theory.exact.estimators import Estimator, as_estimator, count_advantages
 
 __all__ = [
     "METHODS",
@@ -326,14 +326,6 @@ def _check_method(method: Any) -> str:
     return str(method)
 
 
-def _estimator(estimator: Any) -> Estimator:
-    try:
-        return Estimator(estimator)
-    except ValueError:
-        valid = ", ".join(e.value for e in Estimator)
-        raise ValueError(f"estimator must be one of {valid}; got {estimator!r}") from None
-
-
 def _count_silent_probability(
     est: Estimator, G: int, p: float, epsilon: float, baseline: float
 ) -> float:
@@ -391,7 +383,7 @@ def bandit_estimator_moments(
         if callable(estimator) and not isinstance(estimator, str):
             raise ValueError("estimator must be an Estimator name for method='exact'; "
                              "a callable rule needs method='enumerate'")
-        est = _estimator(estimator)
+        est = as_estimator(estimator)
         moments = softmax_bandit_moments(z, r)
         mean = np.asarray(estimator_mean(est, G, moments, epsilon, baseline), dtype=float)
         cov = np.asarray(estimator_covariance(est, G, moments, epsilon, baseline), dtype=float)

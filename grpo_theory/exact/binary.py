@@ -67,7 +67,7 @@ from grpo_theory._validate import (
     check_probability,
     check_real,
 )
-from grpo_theory.exact.estimators import Estimator, count_advantages
+from grpo_theory.exact.estimators import Estimator, as_estimator, count_advantages
 
 __all__ = [
     "WINDOW_LOG_TAIL",
@@ -174,14 +174,6 @@ class CountSums(NamedTuple):
     silent: Any
 
 
-def _as_estimator(estimator: Any) -> Estimator:
-    try:
-        return Estimator(estimator)
-    except ValueError:
-        valid = ", ".join(e.value for e in Estimator)
-        raise ValueError(f"estimator must be one of {valid}; got {estimator!r}") from None
-
-
 def _check_method(method: Any) -> str:
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
@@ -211,7 +203,7 @@ def _shaped(values: NDArray[np.float64], shape: tuple[int, ...]) -> Any:
 
 
 def _check_common(estimator: Any, G: Any, epsilon: Any, baseline: Any) -> Estimator:
-    est = _as_estimator(estimator)
+    est = as_estimator(estimator)
     check_group_size(G)
     check_nonnegative(epsilon, "epsilon")
     check_real(baseline, "baseline")
@@ -1339,7 +1331,7 @@ def curves(
         >>> out["grpo"][0].round(6).tolist()
         [[1.0], [1.414214]]
     """
-    ests = [_as_estimator(e) for e in estimators]
+    ests = [as_estimator(e) for e in estimators]
     Gs = _group_sizes(G_values)
     flat, _ = _probabilities(p)
     check_group_size(block, "block", minimum=1)

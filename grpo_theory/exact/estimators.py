@@ -25,7 +25,7 @@ import numpy as np
 
 from grpo_theory._validate import check_group_size, check_nonnegative, check_real, check_rewards
 
-__all__ = ["Estimator", "count_advantages", "advantages"]
+__all__ = ["Estimator", "as_estimator", "count_advantages", "advantages"]
 
 
 class Estimator(enum.StrEnum):
@@ -43,7 +43,8 @@ class Estimator(enum.StrEnum):
     """REINFORCE with a constant baseline ``baseline`` (0: no baseline)."""
 
 
-def _estimator(estimator: Any) -> Estimator:
+def as_estimator(estimator: Any) -> Estimator:
+    """The :class:`Estimator` named ``estimator``; a ``ValueError`` lists the valid names."""
     try:
         return Estimator(estimator)
     except ValueError:
@@ -77,7 +78,7 @@ def count_advantages(
         >>> a_plus.tolist(), a_minus.tolist()
         ([0.0, 1.0, 0.0], [0.0, -1.0, 0.0])
     """
-    est = _estimator(estimator)
+    est = as_estimator(estimator)
     check_group_size(G)
     check_nonnegative(epsilon, "epsilon")
     check_real(baseline, "baseline")
@@ -132,7 +133,7 @@ def advantages(
         >>> advantages("grpo-bessel", [1.0, 0.0]).round(6).tolist()
         [0.707107, -0.707107]
     """
-    est = _estimator(estimator)
+    est = as_estimator(estimator)
     r = check_rewards(rewards)
     check_nonnegative(epsilon, "epsilon")
     check_real(baseline, "baseline")
