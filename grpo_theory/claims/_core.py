@@ -343,10 +343,18 @@ def prove_identity(
 ) -> Evidence:
     """Prove ``lhs == rhs`` for all values of the free symbols by ``simplify(lhs - rhs) == 0``.
 
+    Matrices are compared entry by entry (the simplifier is applied to each entry).
+
     If the residual does not simplify to zero, a numeric search for a counterexample decides
     between ``refuted`` (with the point) and ``inconclusive`` (with the residual).
     """
-    residual = simplifier(sp.sympify(lhs) - sp.sympify(rhs))
+    residual = sp.sympify(lhs) - sp.sympify(rhs)
+    if isinstance(residual, sp.MatrixBase):  # entry-wise, and a zero matrix is 0
+        residual = residual.applyfunc(simplifier)
+        if residual.is_zero_matrix:
+            residual = sp.Integer(0)
+    else:
+        residual = simplifier(residual)
     prefix = f"{what}: " if what else ""
     if residual == 0:
         return Evidence(Outcome.PROVED, f"{prefix}simplify(lhs - rhs) = 0", {"residual": "0"})
