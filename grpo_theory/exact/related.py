@@ -68,6 +68,7 @@ from grpo_theory._validate import (
     check_probability,
     check_real,
 )
+from grpo_theory.exact.binary import silent_probability
 from grpo_theory.symbolic.expected_gradient import expected_group_std_numeric
 
 __all__ = [
@@ -509,7 +510,7 @@ def silent_group_rate(G: int, p: ArrayLike) -> Any:
     """
     n = _check_group(G)
     flat, scalar = _as_array(p, "p", open_interval=False)
-    return _shaped(flat**n + (1 - flat) ** n, p, scalar)
+    return _shaped(np.asarray(silent_probability(n, flat), dtype=float), p, scalar)
 
 
 def silent_group_rate_enumerated(G: int, p: ArrayLike) -> Any:
