@@ -35,6 +35,7 @@ from grpo_theory.claims import (  # noqa: E402,F401  isort: skip
     exact_binary,
     exact_oracle,
     budget,
+    montecarlo,
     related,
 )
 
@@ -50,6 +51,7 @@ TOPICS: dict[str, str] = {
     "exact_binary": "Exact moments for binary rewards, any group size",
     "exact_oracle": "The enumeration oracle and softmax bandits",
     "budget": "Fixed-budget comparisons across group sizes",
+    "montecarlo": "Monte Carlo against the exact engine",
     "related": "Results of related papers",
 }
 """Theory topics (one docs page each), in report order, with their titles."""
