@@ -36,6 +36,7 @@ from grpo_theory.claims import (  # noqa: E402,F401  isort: skip
     exact_oracle,
     budget,
     montecarlo,
+    experiments,
     related,
 )
 
@@ -52,6 +53,7 @@ TOPICS: dict[str, str] = {
     "exact_oracle": "The enumeration oracle and softmax bandits",
     "budget": "Fixed-budget comparisons across group sizes",
     "montecarlo": "Monte Carlo against the exact engine",
+    "experiments": "Bandit training against the exact theory",
     "related": "Results of related papers",
 }
 """Theory topics (one docs page each), in report order, with their titles."""
