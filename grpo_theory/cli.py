@@ -9,10 +9,20 @@ Subcommands:
 * ``grpo-theory weights --group-size G [G ...] --p P [P ...]
   [--normalization std|std-bessel|mean|rloo] [--eps E] [--json]``: weights :math:`c_G(p)`.
 * ``grpo-theory moments --logits L1 .. LK --rewards R1 .. RK --group-size G --estimator E
-  [--eps E] [--method exact|enumerate] [--json]``: exact moments on a softmax bandit.
+  [--eps E] [--method exact|enumerate|mc] [--samples N] [--seed S] [--dtype float32|float64]
+  [--json]``: moments of a group estimator on a softmax bandit, exact or by Monte Carlo
+  (``--samples``, ``--seed`` and ``--dtype`` apply to ``--method mc`` only; defaults 1,000,000
+  groups, seed 0, float64). The Monte Carlo output adds standard errors.
 * ``grpo-theory advise (--rates P [P ...] | --beta A B) --budget B [--group-sizes G ...]
   [--estimator E ...] [--json]``: the group size to use at a rollout budget.
-* ``grpo-theory bench exact``: time the exact engine.
+* ``grpo-theory bench exact [--g-max N] [--n-p N] [--repeats R] [--json]``: time the exact
+  engine.
+* ``grpo-theory bench mc [--arms K] [--group-size G] [--samples N] [--baseline-samples N]
+  [--chunk-size N] [--dtype float32|float64] [--baseline-dtype float32|float64]
+  [--estimator E] [--seed S] [--repeats R] [--json]``: time the Monte
+  Carlo engine against a numpy baseline (:mod:`grpo_theory.montecarlo.bench`).
+  ``--repeats`` and ``--json`` apply to both layers; an option of the other layer is an error
+  (exit status 2).
 """
 
 from __future__ import annotations
@@ -32,6 +42,16 @@ __all__ = ["main", "build_parser"]
 NORMALIZATIONS = {"std": "grpo", "std-bessel": "grpo-bessel", "mean": "dr-grpo", "rloo": "rloo"}
 """``--normalization`` names of ``grpo-theory weights`` and the estimators they select."""
 ESTIMATORS = ["grpo", "grpo-bessel", "dr-grpo", "rloo", "reinforce"]
+DTYPES = ("float32", "float64")
+MC_SAMPLES = 1_000_000
+"""Default number of groups of ``grpo-theory moments --method mc``."""
+_SILENT_SCALE = 2.0**-20
+"""Scale of the silent-group indicator inside the engine (see ``_moments_mc``)."""
+BENCH_EXACT_DEFAULTS = {"g_max": 4096, "n_p": 1000}
+BENCH_MC_DEFAULTS = {"arms": 16, "group_size": 16, "samples": None, "baseline_samples": None,
+                     "chunk_size": None, "dtype": "float32", "baseline_dtype": None,
+                     "estimator": "grpo", "seed": 0}
+"""Options of ``grpo-theory bench`` per layer, with their defaults."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     moments.add_argument("--group-size", type=int, required=True, metavar="G")
     moments.add_argument("--estimator", choices=ESTIMATORS, required=True)
     moments.add_argument("--eps", type=float, default=0.0)
-    moments.add_argument("--method", choices=["exact", "enumerate"], default="exact")
+    moments.add_argument("--method", choices=["exact", "enumerate", "mc"], default="exact")
+    moments.add_argument("--samples", type=int, default=None, metavar="N",
+                         help=f"Monte Carlo groups (--method mc only; default {MC_SAMPLES:,})")
+    moments.add_argument("--seed", type=int, default=None, metavar="S",
+                         help="Monte Carlo seed (--method mc only; default 0)")
+    moments.add_argument("--dtype", choices=list(DTYPES), default=None,
+                         help="Monte Carlo dtype (--method mc only; default float64)")
     moments.add_argument("--json", action="store_true")
 
     advise = sub.add_parser("advise", help="recommend a group size at a rollout budget")
@@ -86,10 +112,31 @@ def build_parser() -> argparse.ArgumentParser:
     advise.add_argument("--json", action="store_true")
 
     bench = sub.add_parser("bench", help="time a layer of the toolkit")
-    bench.add_argument("layer", choices=["exact"])
-    bench.add_argument("--g-max", type=int, default=4096)
-    bench.add_argument("--n-p", type=int, default=1000)
+    bench.add_argument("layer", choices=["exact", "mc"])
+    bench.add_argument("--repeats", type=int, default=3, help="timed runs (both layers)")
     bench.add_argument("--json", action="store_true")
+    exact_opts = bench.add_argument_group("bench exact")
+    exact_opts.add_argument("--g-max", type=int, default=None,
+                            help=f"largest group size (default {BENCH_EXACT_DEFAULTS['g_max']})")
+    exact_opts.add_argument("--n-p", type=int, default=None,
+                            help=f"values of p (default {BENCH_EXACT_DEFAULTS['n_p']})")
+    mc_opts = bench.add_argument_group("bench mc")
+    mc_opts.add_argument("--arms", type=int, default=None, metavar="K", help="arms (default 16)")
+    mc_opts.add_argument("--group-size", type=int, default=None, metavar="G",
+                         help="group size (default 16)")
+    mc_opts.add_argument("--samples", type=int, default=None, metavar="N",
+                         help="groups for the JAX engine (default about 2**25 rollouts)")
+    mc_opts.add_argument("--baseline-samples", type=int, default=None, metavar="N",
+                         help="groups for the numpy baseline (default min(N, 2**23 / G))")
+    mc_opts.add_argument("--chunk-size", type=int, default=None, metavar="N",
+                         help="the engine's draws per chunk (default: the engine's default)")
+    mc_opts.add_argument("--dtype", choices=list(DTYPES), default=None,
+                         help="JAX dtype (default float32)")
+    mc_opts.add_argument("--baseline-dtype", choices=list(DTYPES), default=None,
+                         help="numpy baseline dtype (default: --dtype)")
+    mc_opts.add_argument("--estimator", choices=ESTIMATORS, default=None,
+                         help="estimator (default grpo)")
+    mc_opts.add_argument("--seed", type=int, default=None, help="seed (default 0)")
 
     derive = sub.add_parser("derive", help="print a derivation step by step")
     derive.add_argument("name", nargs="?", help="derivation name (see --list)")
@@ -177,9 +224,29 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_int_option(value: int, option: str, minimum: int) -> int:
+    if value < minimum:
+        raise ValueError(f"{option} must be an integer >= {minimum}, got {value}")
+    return value
+
+
+def _use_dtype(dtype: str) -> None:
+    """Turn on JAX's x64 mode when the computation is to run in float64."""
+    if dtype == "float64":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+
+
 def _cmd_moments(args: argparse.Namespace) -> int:
     from grpo_theory.exact.bandit import bandit_estimator_moments
 
+    if args.method == "mc":
+        return _moments_mc(args)
+    for option in ("samples", "seed", "dtype"):
+        if getattr(args, option) is not None:
+            raise ValueError(f"--{option} applies only to --method mc (got --method "
+                             f"{args.method})")
     res = bandit_estimator_moments(args.logits, args.rewards, args.group_size, args.estimator,
                                    epsilon=args.eps, method=args.method)
     payload = {"p": float(res.p), "mean": np.asarray(res.mean).tolist(),
@@ -197,6 +264,63 @@ def _cmd_moments(args: argparse.Namespace) -> int:
             print(f"cov =\n{np.asarray(res.cov)}")
             print(f"trace(cov) = {payload['cov_trace']:.12g}, SNR = {payload['snr']:.12g}, "
                   f"P(silent group) = {payload['silent_probability']:.12g}")
+    return 0
+
+
+def _moments_mc(args: argparse.Namespace) -> int:
+    """``moments --method mc``: Monte Carlo estimates with standard errors."""
+    samples = _check_int_option(MC_SAMPLES if args.samples is None else args.samples,
+                                "--samples", 2)
+    seed = _check_int_option(0 if args.seed is None else args.seed, "--seed", 0)
+    dtype = args.dtype or "float64"
+    if len(args.logits) < 2:
+        raise ValueError(f"--logits must give K >= 2 arms, got {len(args.logits)}")
+    _check_int_option(args.group_size, "--group-size", 2)
+    _use_dtype(dtype)
+
+    import jax.numpy as jnp
+
+    from grpo_theory.exact.bandit import softmax
+    from grpo_theory.exact.binary import snr
+    from grpo_theory.montecarlo.bandit import bandit_sampler
+    from grpo_theory.montecarlo.engine import mc_moments
+
+    K = len(args.logits)
+    sampler = bandit_sampler(args.logits, args.rewards, args.group_size, args.estimator,
+                             epsilon=args.eps, dtype=dtype, with_silent=True)
+    # The silent indicator (last column) enters the engine scaled by 2**-20 (exact in binary
+    # floating point), so that its share of the fourth-moment sums behind the trace's standard
+    # error is of relative order 1e-12; it is scaled back below.
+    scale = jnp.asarray([1.0] * K + [_SILENT_SCALE], dtype=dtype)
+    res = mc_moments(seed, lambda key, n: sampler(key, n) * scale, samples)
+    mean = res.mean[:K]
+    cov = res.cov[:K, :K]
+    mean_se = res.mean_stderr
+    p = float(softmax(args.logits) @ np.asarray(args.rewards, dtype=float))
+    payload = {
+        "p": p, "mean": mean.tolist(), "cov": cov.tolist(),
+        "cov_trace": float(np.trace(cov)), "snr": float(snr(mean, cov)),
+        "silent_probability": float(res.mean[K] / _SILENT_SCALE), "method": "mc",
+        "stderr": {"mean": mean_se[:K].tolist(), "cov_trace": res.cov_trace_stderr,
+                   "silent_probability": float(mean_se[K] / _SILENT_SCALE)},
+        "samples": res.n, "seed": seed, "dtype": res.dtype, "devices": res.devices,
+    }
+    if args.json:
+        _print_json(payload)
+        return 0
+    se = payload["stderr"]
+    print(f"softmax bandit, K = {K}, G = {args.group_size}, {args.estimator} "
+          f"(eps = {args.eps:g}), method mc: {res.n:,} groups, seed {seed}, {res.dtype}, "
+          f"{res.devices} device(s)")
+    print(f"p = {p:.12g} (exact)")
+    print(f"{'arm':>4}  {'mean':>14}  {'stderr':>10}")
+    for a in range(K):
+        print(f"{a:>4}  {mean[a]:>14.6e}  ± {se['mean'][a]:.2e}")
+    with np.printoptions(precision=6, suppress=True):
+        print(f"cov =\n{cov}")
+    print(f"trace(cov) = {payload['cov_trace']:.6g} ± {se['cov_trace']:.2g}, "
+          f"SNR = {payload['snr']:.6g}, P(silent group) = {payload['silent_probability']:.6g} "
+          f"± {se['silent_probability']:.2g}")
     return 0
 
 
@@ -234,10 +358,38 @@ def _cmd_advise(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from grpo_theory.exact.bench import run_benchmark
+def _layer_options(args: argparse.Namespace) -> dict:
+    """The options of the chosen ``bench`` layer; one of the other layer is an error."""
+    own, other = ((BENCH_EXACT_DEFAULTS, BENCH_MC_DEFAULTS) if args.layer == "exact"
+                  else (BENCH_MC_DEFAULTS, BENCH_EXACT_DEFAULTS))
+    for name in other:
+        if name not in own and getattr(args, name) is not None:
+            option = "--" + name.replace("_", "-")
+            raise ValueError(f"{option} does not apply to 'bench {args.layer}'")
+    return {name: default if getattr(args, name) is None else getattr(args, name)
+            for name, default in own.items()}
 
-    result = run_benchmark(g_max=args.g_max, n_p=args.n_p)
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    options = _layer_options(args)
+    _check_int_option(args.repeats, "--repeats", 1)
+    if args.layer == "exact":
+        from grpo_theory.exact.bench import run_benchmark
+
+        result = run_benchmark(g_max=options["g_max"], n_p=options["n_p"],
+                               repeats=args.repeats)
+    else:
+        for name, minimum in (("arms", 2), ("group_size", 2), ("samples", 2),
+                              ("baseline_samples", 2), ("chunk_size", 1), ("seed", 0)):
+            if options[name] is not None:
+                _check_int_option(options[name], "--" + name.replace("_", "-"), minimum)
+        _use_dtype(options["dtype"])
+        from grpo_theory.montecarlo.bench import format_summary, run_mc_benchmark
+
+        result = run_mc_benchmark(repeats=args.repeats, **options)
+        if not args.json:
+            print(format_summary(result))
+            print()
     if args.json:
         _print_json(result)
     else:

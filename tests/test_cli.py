@@ -134,3 +134,112 @@ def test_advise_json(capsys):
     assert main(["advise", "--rates", "0.5", "--budget", "64", "--group-sizes", "2", "32"]) == 0
     out = capsys.readouterr().out
     assert "largest SNR per rollout with G = 32" in out
+
+
+MOMENTS = ["moments", "--logits", "0.5", "0", "-1", "--rewards", "1", "0", "1", "--group-size",
+           "4", "--estimator", "grpo"]
+
+
+def test_moments_mc_json_agrees_with_exact(capsys):
+    """Monte Carlo moments from the command line, against the exact method.
+
+    100,000 groups, seed 0 (a fixed draw): every mean coordinate, the covariance trace and the
+    silent probability lie within 5 standard errors of the exact values.
+    """
+    assert main([*MOMENTS, "--json"]) == 0
+    exact = json.loads(capsys.readouterr().out)
+    assert main([*MOMENTS, "--method", "mc", "--samples", "100000", "--seed", "0",
+                 "--json"]) == 0
+    mc = json.loads(capsys.readouterr().out)
+    assert set(exact) | {"stderr", "samples", "seed", "dtype", "devices"} == set(mc)
+    assert set(mc["stderr"]) == {"mean", "cov_trace", "silent_probability"}
+    assert (mc["method"], mc["samples"], mc["seed"], mc["dtype"]) == ("mc", 100000, 0, "float64")
+    assert mc["devices"] >= 1
+    assert mc["p"] == pytest.approx(exact["p"], rel=1e-12)
+    se = mc["stderr"]
+    assert len(mc["mean"]) == len(se["mean"]) == 3 and len(mc["cov"]) == 3
+    for got, want, err in zip(mc["mean"], exact["mean"], se["mean"], strict=True):
+        assert 0 < err < 0.01 and abs(got - want) < 5 * err
+    assert 0 < se["cov_trace"] < 0.01
+    assert abs(mc["cov_trace"] - exact["cov_trace"]) < 5 * se["cov_trace"]
+    assert 0 < se["silent_probability"] < 0.01
+    assert abs(mc["silent_probability"] - exact["silent_probability"]) < (
+        5 * se["silent_probability"])
+    assert mc["snr"] == pytest.approx(exact["snr"], rel=0.05)
+
+
+def test_moments_mc_table_and_float32(capsys):
+    assert main([*MOMENTS, "--method", "mc", "--samples", "20000", "--dtype", "float32"]) == 0
+    out = capsys.readouterr().out
+    assert "method mc: 20,000 groups, seed 0, float32" in out
+    assert out.count("±") == 3 + 2 and "P(silent group)" in out and "(exact)" in out
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--samples", "1000"], "--samples applies only to --method mc"),
+    (["--seed", "1"], "--seed applies only to --method mc"),
+    (["--dtype", "float32"], "--dtype applies only to --method mc"),
+    (["--method", "mc", "--samples", "1"], "--samples must be an integer >= 2"),
+    (["--method", "mc", "--seed", "-1"], "--seed must be an integer >= 0"),
+])
+def test_moments_mc_option_errors(capsys, extra, message):
+    assert main([*MOMENTS, *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_moments_mc_bad_sizes(capsys):
+    assert main(["moments", "--logits", "0", "--rewards", "1", "--group-size", "2",
+                 "--estimator", "grpo", "--method", "mc"]) == 2
+    assert "--logits must give K >= 2 arms" in capsys.readouterr().err
+    argv = [*MOMENTS, "--method", "mc"]
+    argv[argv.index("--group-size") + 1] = "1"
+    assert main(argv) == 2
+    assert "--group-size must be an integer >= 2" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main([*MOMENTS, "--method", "mc", "--dtype", "float16"])
+    assert exc.value.code == 2
+    assert "--dtype" in capsys.readouterr().err
+
+
+def test_bench_mc_json(capsys):
+    assert main(["bench", "mc", "--arms", "4", "--group-size", "2", "--samples", "4096",
+                 "--baseline-samples", "2048", "--repeats", "1", "--seed", "3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["arms"], out["group_size"], out["samples"], out["baseline_samples"]) == (
+        4, 2, 4096, 2048)
+    assert (out["dtype"], out["baseline_dtype"], out["seed"], out["repeats"]) == (
+        "float32", "float32", 3, 1)
+    assert (out["estimator"], out["chunk_size"]) == ("grpo", None)
+    for key in ("rollouts_per_second", "numpy_rollouts_per_second", "ratio_vs_numpy",
+                "first_call_seconds", "seconds"):
+        assert out[key] > 0
+    assert out["agree"] and {"device", "platform", "devices", "jax_version", "cpu"} <= set(out)
+
+
+def test_bench_exact_still_works(capsys):
+    assert main(["bench", "exact", "--g-max", "16", "--n-p", "11", "--repeats", "1",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["g_max"], out["n_p"], len(out["runs"])) == (16, 11, 1)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench", "exact", "--arms", "4"], "--arms does not apply to 'bench exact'"),
+    (["bench", "exact", "--samples", "100"], "--samples does not apply to 'bench exact'"),
+    (["bench", "mc", "--g-max", "64"], "--g-max does not apply to 'bench mc'"),
+    (["bench", "mc", "--arms", "1"], "--arms must be an integer >= 2"),
+    (["bench", "mc", "--group-size", "1"], "--group-size must be an integer >= 2"),
+    (["bench", "mc", "--samples", "1"], "--samples must be an integer >= 2"),
+    (["bench", "mc", "--repeats", "0"], "--repeats must be an integer >= 1"),
+    (["bench", "exact", "--repeats", "0"], "--repeats must be an integer >= 1"),
+])
+def test_bench_option_errors(capsys, argv, message):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bench_mc_bad_dtype_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "mc", "--dtype", "bfloat16"])
+    assert exc.value.code == 2
+    assert "--dtype" in capsys.readouterr().err

@@ -231,11 +231,18 @@ def _block_stats(x: jax.Array, valid: jax.Array, full: bool) -> tuple[jax.Array,
     mean = jnp.sum(jnp.where(valid[:, None], x, 0), axis=0) / jnp.maximum(count, 1)
     y = jnp.where(valid[:, None], x - mean, 0)
     q = jnp.sum(y * y, axis=-1)
-    # Plain reductions, not dots: a reduction gives the same bits whatever the number of blocks
-    # per call (and so per device), while XLA's batched dot does not.
-    s2 = jnp.sum(y[:, :, None] * y[:, None, :], axis=0) if full else jnp.sum(y * y, axis=0)
-    s34 = jnp.sum(jnp.concatenate([q[:, None] * y, (q * q)[:, None]], axis=1), axis=0)
-    return count, mean, jnp.sum(y, axis=0), s2, s34[:-1], s34[-1]
+    # One product [y, q]^T [y, q] holds S2, S3 and S4. The same per-device program runs whatever
+    # the number of devices (mc_moments fixes the blocks per device), so even the dot's
+    # summation order does not depend on it.
+    if full:
+        yq = jnp.concatenate([y, q[:, None]], axis=1)
+        m = yq.T @ yq
+        s2, s3, s4 = m[:-1, :-1], m[:-1, -1], m[-1, -1]
+    else:
+        s2 = jnp.sum(y * y, axis=0)
+        s34 = q @ jnp.concatenate([y, q[:, None]], axis=1)
+        s3, s4 = s34[:-1], s34[-1]
+    return count, mean, jnp.sum(y, axis=0), s2, s3, s4
 
 
 def _recentre(count: float, mean: np.ndarray, s1: np.ndarray, s2: np.ndarray, s3: np.ndarray,
@@ -332,7 +339,7 @@ def mc_moments(
         cov: ``"full"`` (keep the ``D x D`` sums) or ``"trace"`` (diagonal only; for large ``D``).
         block_size: draws per block, ``>= 1``; the result depends on it (the key of each block).
         chunk_size: draws per device per call (memory), rounded up to whole blocks and capped
-            at the blocks needed. Default: :math:`2^{20}` on CPU, :math:`2^{24}` on accelerators.
+            at the blocks needed. Default: :math:`2^{16}` on CPU, :math:`2^{24}` on accelerators.
         devices: the devices to shard over (default: every device of every process).
         progress: called as ``progress(done, n_samples)`` after each chunk.
 
@@ -361,7 +368,8 @@ def mc_moments(
         raise ValueError("devices must name at least one device")
     n_dev = len(devs)
     if chunk_size is None:
-        chunk_size = 1 << (20 if devs[0].platform == "cpu" else 24)
+        # CPU: small enough for the intermediates to stay in cache; accelerators: large.
+        chunk_size = 1 << (16 if devs[0].platform == "cpu" else 24)
     chunk_size = _check_int(chunk_size, "chunk_size", 1)
     n_blocks = -(-n_samples // block_size)
     # Every device reduces the same number of blocks per call, whatever the number of devices:

@@ -91,7 +91,7 @@ def bernstein_radius(variance: float, bound: float, n: int, delta: float) -> flo
 
     Example:
         >>> round(bernstein_radius(1.0, 0.0, 10_000, 1e-6), 5)
-        0.05372
+        0.05387
     """
     check_nonnegative(variance, "variance")
     check_nonnegative(bound, "bound")
@@ -116,7 +116,7 @@ def empirical_bernstein_radius(sample_variance: float, value_range: float, n: in
 
     Example:
         >>> round(empirical_bernstein_radius(0.0, 1.0, 1001, 1e-6), 6)
-        0.035789
+        0.035471
     """
     check_nonnegative(sample_variance, "sample_variance")
     check_nonnegative(value_range, "value_range")
