@@ -15,6 +15,9 @@ Subcommands:
   groups, seed 0, float64). The Monte Carlo output adds standard errors.
 * ``grpo-theory advise (--rates P [P ...] | --beta A B) --budget B [--group-sizes G ...]
   [--estimator E ...] [--json]``: the group size to use at a rollout budget.
+* ``grpo-theory bandit [--config FILE] [--quick] [--out DIR] [--json]``: train 2-GRPO against
+  16-GRPO (and the other comparisons) on toy bandits over many seeds
+  (:mod:`grpo_theory.experiments.command`).
 * ``grpo-theory bench exact [--g-max N] [--n-p N] [--repeats R] [--json]``: time the exact
   engine.
 * ``grpo-theory bench mc [--arms K] [--group-size G] [--samples N] [--baseline-samples N]
@@ -142,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     derive.add_argument("name", nargs="?", help="derivation name (see --list)")
     derive.add_argument("--latex", action="store_true", help="LaTeX instead of pretty text")
     derive.add_argument("--list", action="store_true", help="list the derivations")
+    from grpo_theory.experiments.command import add_parser as add_bandit_parser
+
+    add_bandit_parser(sub)
     return parser
 
 
@@ -405,6 +411,7 @@ _COMMANDS = {
     "moments": _cmd_moments,
     "advise": _cmd_advise,
     "bench": _cmd_bench,
+    "bandit": lambda args: args.func(args),
 }
 
 
