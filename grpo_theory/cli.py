@@ -24,7 +24,10 @@ Subcommands:
   [--chunk-size N] [--dtype float32|float64] [--baseline-dtype float32|float64]
   [--estimator E] [--seed S] [--repeats R] [--json]``: time the Monte
   Carlo engine against a numpy baseline (:mod:`grpo_theory.montecarlo.bench`).
-  ``--repeats`` and ``--json`` apply to both layers; an option of the other layer is an error
+* ``grpo-theory bench bandit [--seeds N] [--n-prompts N] [--n-arms K] [--steps T]
+  [--prompts-per-step Q] [--seed S] [--repeats R] [--json]``: time the bandit trainer on many
+  seeds at once (:mod:`grpo_theory.experiments.bench`).
+  ``--repeats`` and ``--json`` apply to every layer; an option of another layer is an error
   (exit status 2).
 """
 
@@ -32,13 +35,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from grpo_theory._io import write_atomic
+from grpo_theory.experiments.bench import BENCH_DEFAULTS as BENCH_BANDIT_DEFAULTS
 
 __all__ = ["main", "build_parser"]
 
@@ -54,6 +58,8 @@ BENCH_EXACT_DEFAULTS = {"g_max": 4096, "n_p": 1000}
 BENCH_MC_DEFAULTS = {"arms": 16, "group_size": 16, "samples": None, "baseline_samples": None,
                      "chunk_size": None, "dtype": "float32", "baseline_dtype": None,
                      "estimator": "grpo", "seed": 0}
+BENCH_LAYERS = {"exact": BENCH_EXACT_DEFAULTS, "mc": BENCH_MC_DEFAULTS,
+                "bandit": BENCH_BANDIT_DEFAULTS}
 """Options of ``grpo-theory bench`` per layer, with their defaults."""
 
 
@@ -115,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     advise.add_argument("--json", action="store_true")
 
     bench = sub.add_parser("bench", help="time a layer of the toolkit")
-    bench.add_argument("layer", choices=["exact", "mc"])
+    bench.add_argument("layer", choices=list(BENCH_LAYERS))
     bench.add_argument("--repeats", type=int, default=3, help="timed runs (both layers)")
     bench.add_argument("--json", action="store_true")
     exact_opts = bench.add_argument_group("bench exact")
@@ -139,7 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="numpy baseline dtype (default: --dtype)")
     mc_opts.add_argument("--estimator", choices=ESTIMATORS, default=None,
                          help="estimator (default grpo)")
-    mc_opts.add_argument("--seed", type=int, default=None, help="seed (default 0)")
+    mc_opts.add_argument("--seed", type=int, default=None, help="seed (default 0; mc, bandit)")
+    bandit_opts = bench.add_argument_group("bench bandit")
+    for name, value in BENCH_BANDIT_DEFAULTS.items():
+        if name != "seed":
+            bandit_opts.add_argument("--" + name.replace("_", "-"), type=int, default=None,
+                                     help=f"default {value}")
 
     derive = sub.add_parser("derive", help="print a derivation step by step")
     derive.add_argument("name", nargs="?", help="derivation name (see --list)")
@@ -149,18 +160,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bandit_parser(sub)
     return parser
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _cmd_claims(args: argparse.Namespace) -> int:
@@ -187,7 +186,7 @@ def _cmd_claims(args: argparse.Namespace) -> int:
         text = format_table(results)
     print(text)
     if args.out is not None:
-        _write_atomic(args.out, text + "\n")
+        write_atomic(args.out, text + "\n")
     return 0 if all(r.passed for r in results) else 1
 
 
@@ -365,13 +364,13 @@ def _cmd_advise(args: argparse.Namespace) -> int:
 
 
 def _layer_options(args: argparse.Namespace) -> dict:
-    """The options of the chosen ``bench`` layer; one of the other layer is an error."""
-    own, other = ((BENCH_EXACT_DEFAULTS, BENCH_MC_DEFAULTS) if args.layer == "exact"
-                  else (BENCH_MC_DEFAULTS, BENCH_EXACT_DEFAULTS))
-    for name in other:
-        if name not in own and getattr(args, name) is not None:
-            option = "--" + name.replace("_", "-")
-            raise ValueError(f"{option} does not apply to 'bench {args.layer}'")
+    """The options of the chosen ``bench`` layer; one of another layer only is an error."""
+    own = BENCH_LAYERS[args.layer]
+    for options in BENCH_LAYERS.values():
+        for name in options:
+            if name not in own and getattr(args, name) is not None:
+                option = "--" + name.replace("_", "-")
+                raise ValueError(f"{option} does not apply to 'bench {args.layer}'")
     return {name: default if getattr(args, name) is None else getattr(args, name)
             for name, default in own.items()}
 
@@ -384,6 +383,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         result = run_benchmark(g_max=options["g_max"], n_p=options["n_p"],
                                repeats=args.repeats)
+    elif args.layer == "bandit":
+        from grpo_theory.experiments.bench import run_bandit_benchmark
+
+        result = run_bandit_benchmark(repeats=args.repeats, **options)
     else:
         for name, minimum in (("arms", 2), ("group_size", 2), ("samples", 2),
                               ("baseline_samples", 2), ("chunk_size", 1), ("seed", 0)):

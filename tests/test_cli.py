@@ -216,6 +216,16 @@ def test_bench_mc_json(capsys):
     assert out["agree"] and {"device", "platform", "devices", "jax_version", "cpu"} <= set(out)
 
 
+def test_bench_bandit_json(capsys):
+    assert main(["bench", "bandit", "--seeds", "4", "--n-prompts", "8", "--n-arms", "4",
+                 "--steps", "8", "--prompts-per-step", "4", "--repeats", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["seeds"] == 4 and out["steps"] == 8 and out["rollouts"] == 8 * 4 * 2
+    assert out["seconds_with_compile"] >= out["seconds_compiled"] > 0
+    assert out["rollouts_per_second"] == pytest.approx(4 * 64 / out["seconds_compiled"])
+    assert {"device", "platform", "cpu", "jax_version"} <= set(out)
+
+
 def test_bench_exact_still_works(capsys):
     assert main(["bench", "exact", "--g-max", "16", "--n-p", "11", "--repeats", "1",
                  "--json"]) == 0
@@ -232,6 +242,10 @@ def test_bench_exact_still_works(capsys):
     (["bench", "mc", "--samples", "1"], "--samples must be an integer >= 2"),
     (["bench", "mc", "--repeats", "0"], "--repeats must be an integer >= 1"),
     (["bench", "exact", "--repeats", "0"], "--repeats must be an integer >= 1"),
+    (["bench", "bandit", "--arms", "4"], "--arms does not apply to 'bench bandit'"),
+    (["bench", "mc", "--steps", "4"], "--steps does not apply to 'bench mc'"),
+    (["bench", "bandit", "--seeds", "0"], "seeds must be an integer >= 1"),
+    (["bench", "bandit", "--steps", "7"], "steps must be a multiple of"),
 ])
 def test_bench_option_errors(capsys, argv, message):
     assert main(argv) == 2

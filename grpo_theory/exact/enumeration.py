@@ -363,7 +363,7 @@ def oracle_moments(
         >>> import numpy as np
         >>> pi = np.array([0.25, 0.75]); scores = np.eye(2) - pi
         >>> m = oracle_moments(pi, scores, [1.0, 0.0], 2, "grpo")
-        >>> m.mean.tolist(), m.n_multisets, round(m.silent_probability, 4)
+        >>> np.round(m.mean, 12).tolist(), m.n_multisets, round(m.silent_probability, 4)
         ([0.1875, -0.1875], 3, 0.625)
     """
     pi, s, r = _check_outcome_arrays(probs, scores, rewards)

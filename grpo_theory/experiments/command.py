@@ -8,8 +8,11 @@ of :class:`~grpo_theory.experiments.bandit_env.TaskSpec` fields). Progress goes 
 Markdown tables (or, with ``--json``, a JSON summary) to stdout. With ``--out DIR`` it writes,
 each atomically (a temporary file renamed into place): ``config.json`` (the configuration used),
 ``metrics.json`` (per run, the mean over seeds of every metric at each step, initial value first,
-and of the silent-group fraction) and ``summary.json`` (the JSON summary). A bad configuration
-exits with status 2 and a message naming the field.
+and of the silent-group fraction) and ``summary.json`` (the JSON summary). Each finished run is
+also kept in ``DIR/runs`` (a :class:`~grpo_theory._io.ResultStore`) as soon as it is trained, so a
+study that is interrupted and started again with the same configuration loads the finished runs
+and trains only the rest (``--restart`` trains everything again). A bad configuration exits with
+status 2 and a message naming the field.
 """
 
 from __future__ import annotations
@@ -17,12 +20,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from grpo_theory._io import ResultStore, write_atomic
 from grpo_theory.experiments.bandit_env import TaskSpec
 from grpo_theory.experiments.study import (
     DEFAULT,
@@ -33,7 +35,7 @@ from grpo_theory.experiments.study import (
     run_presets,
 )
 
-__all__ = ["add_parser", "run", "load_config", "config_dict", "summary", "write_atomic"]
+__all__ = ["add_parser", "run", "load_config", "config_dict", "summary"]
 
 _TUPLE_FIELDS = {"ablation_groups", "presets", "eval_k"}
 _TASK_TUPLE_FIELDS = {"difficulty"}
@@ -57,7 +59,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="start from the small configuration (well under 2 minutes)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help="write config.json, metrics.json and summary.json here")
+                   help="write config.json, metrics.json and summary.json here; finished runs "
+                        "are kept in DIR/runs, and a study started again resumes from them")
+    p.add_argument("--restart", action="store_true",
+                   help="with --out: train every run again instead of loading DIR/runs")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=run)
     return p
@@ -156,19 +161,6 @@ def summary(result: StudyResult) -> dict[str, Any]:
     return result.as_dict()
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _metrics(result: StudyResult) -> dict[str, Any]:
     return {"runs": [{"label": r.spec.label, "group_size": r.spec.group_size,
                       "prompts_per_step": r.spec.prompts_per_step, "epochs": r.spec.epochs,
@@ -197,7 +189,13 @@ def run(args: argparse.Namespace) -> int:
 
     progress(f"{len(study.presets)} presets, {study.seeds} seeds, task "
              f"{study.task.n_prompts} prompts x {study.task.n_arms} arms")
-    result = run_presets(study, progress=progress)
+    store = None
+    if args.out is not None:
+        if args.restart and (args.out / "runs").is_dir():
+            for f in (args.out / "runs").glob("*.npz"):
+                f.unlink()
+        store = ResultStore(args.out / "runs")
+    result = run_presets(study, progress=progress, store=store)
     out = summary(result)
     if args.out is not None:
         write_atomic(args.out / "config.json", json.dumps(config_dict(study), indent=2) + "\n")

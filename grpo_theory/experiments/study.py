@@ -54,6 +54,7 @@ import jax
 import numpy as np
 from scipy import stats as sps
 
+from grpo_theory._io import ResultStore, settings_key
 from grpo_theory._validate import check_group_size, check_positive
 from grpo_theory.experiments.bandit import (
     ESTIMATORS,
@@ -334,6 +335,32 @@ class RunSummary:
             "auc": {k: list(v) for k, v in self.auc.items()},
         }
 
+    def to_stored(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """``(arrays, header)`` for a :class:`~grpo_theory._io.ResultStore` entry."""
+        arrays = {"silent_fraction": self.silent_fraction}
+        for field in _ARRAY_FIELDS:
+            arrays |= {f"{field}/{k}": v for k, v in getattr(self, field).items()}
+        header = {f: getattr(self, f) for f in _SCALAR_FIELDS}
+        header |= {"final": {k: list(v) for k, v in self.final.items()},
+                   "auc": {k: list(v) for k, v in self.auc.items()}}
+        return arrays, header
+
+    @classmethod
+    def from_stored(cls, spec: RunSpec, arrays: dict[str, np.ndarray],
+                    header: dict[str, Any]) -> RunSummary:
+        """The inverse of :meth:`to_stored`, for ``spec``."""
+        fields = {f: {k.split("/", 1)[1]: v for k, v in arrays.items()
+                      if k.startswith(f"{f}/")} for f in _ARRAY_FIELDS}
+        return cls(spec=spec, **{f: header[f] for f in _SCALAR_FIELDS},
+                   final={k: tuple(v) for k, v in header["final"].items()},
+                   auc={k: tuple(v) for k, v in header["auc"].items()},
+                   silent_fraction=arrays["silent_fraction"], **fields)
+
+
+_SCALAR_FIELDS = ("n_steps", "seeds", "learning_rate", "rollouts", "compile_s", "wall_time_s",
+                  "wall_time_with_compile_s")
+_ARRAY_FIELDS = ("final_values", "auc_values", "curves")
+
 
 def t_interval(values: Any, confidence: float = 0.95) -> tuple[float, float, float]:
     r"""Mean and Student interval :math:`\bar x \pm t_{n-1,(1+\gamma)/2}\,s/\sqrt n`.
@@ -466,6 +493,47 @@ def _train_one(spec: RunSpec, study: StudyConfig, task: BanditTask, keys: jax.Ar
     )
 
 
+class _Runs:
+    """Trains each distinct spec once over the same seed keys; with a store, a spec trained
+    before under the same settings is loaded instead."""
+
+    def __init__(self, study: StudyConfig, keys: jax.Array, confidence: float,
+                 store: ResultStore | None, progress: Callable[[str], None] | None) -> None:
+        if store is not None and not isinstance(store, ResultStore):
+            raise TypeError(f"store must be a ResultStore or None, got {type(store).__name__}")
+        self.study, self.keys, self.confidence = study, keys, confidence
+        self.store, self.progress = store, progress
+        self.task = study.task.build()
+        self.done: dict[tuple, RunSummary] = {}
+        # Every study field that changes a run's numbers; which runs a study makes is in the spec.
+        fields = dataclasses.asdict(study)
+        for name in ("presets", "ablation_groups", "metric", "max_epochs"):
+            fields.pop(name)
+        self.settings = {"study": fields, "confidence": confidence,
+                         "keys": settings_key(np.asarray(jax.random.key_data(keys)).tolist())}
+
+    def __call__(self, spec: RunSpec) -> RunSummary:
+        k = _spec_key(spec)
+        if k not in self.done:
+            settings = self.settings | {"spec": list(k)}
+            stored = None if self.store is None else self.store.load(settings)
+            if stored is not None:
+                self.done[k] = RunSummary.from_stored(spec, *stored)
+                how = f"loaded from {self.store.path(settings)}"
+            else:
+                self.done[k] = _train_one(spec, self.study, self.task, self.keys,
+                                          self.confidence)
+                if self.store is not None:
+                    self.store.save(settings, *self.done[k].to_stored())
+                how = "trained"
+            if self.progress is not None:
+                r = self.done[k]
+                self.progress(f"{spec.label}: G={spec.group_size} Q={spec.prompts_per_step} "
+                              f"E={spec.epochs} steps={r.n_steps} compile {r.compile_s:.1f}s "
+                              f"run {r.wall_time_s:.2f}s ({how})")
+        return dataclasses.replace(self.done[k], spec=spec)
+
+
 def run_study(
     specs: Sequence[RunSpec],
     task_spec: TaskSpec | StudyConfig,
@@ -475,6 +543,7 @@ def run_study(
     study: StudyConfig | None = None,
     confidence: float = 0.95,
     progress: Callable[[str], None] | None = None,
+    store: ResultStore | None = None,
 ) -> list[RunSummary]:
     """Train every spec over ``seeds`` seeds (one vmapped, jitted run each) and summarise.
 
@@ -490,6 +559,8 @@ def run_study(
             :data:`DEFAULT` with ``task_spec``'s task.
         confidence: level of the Student intervals.
         progress: called with one line per finished run.
+        store: where finished runs are kept; a run stored there with the same settings is
+            loaded instead of trained (an interrupted study resumes).
 
     Returns:
         One :class:`RunSummary` per spec, in order.
@@ -513,21 +584,8 @@ def run_study(
     for s in specs:
         if not isinstance(s, RunSpec):
             raise TypeError(f"specs entries must be RunSpec, got {type(s).__name__}")
-    task = task_spec.build()
-    keys = jax.random.split(as_key(key), seeds)
-    done: dict[tuple, RunSummary] = {}
-    out = []
-    for spec in specs:
-        k = _spec_key(spec)
-        if k not in done:
-            done[k] = _train_one(spec, study, task, keys, confidence)
-            if progress is not None:
-                r = done[k]
-                progress(f"{spec.label}: G={spec.group_size} Q={spec.prompts_per_step} "
-                         f"E={spec.epochs} steps={r.n_steps} compile {r.compile_s:.1f}s "
-                         f"run {r.wall_time_s:.2f}s")
-        out.append(dataclasses.replace(done[k], spec=spec))
-    return out
+    train = _Runs(study, jax.random.split(as_key(key), seeds), confidence, store, progress)
+    return [train(spec) for spec in specs]
 
 
 def reference_spec(study: StudyConfig) -> RunSpec:
@@ -695,7 +753,8 @@ class StudyResult:
 
 
 def run_presets(study: StudyConfig, *, confidence: float = 0.95,
-                progress: Callable[[str], None] | None = None) -> StudyResult:
+                progress: Callable[[str], None] | None = None,
+                store: ResultStore | None = None) -> StudyResult:
     """Run the presets of ``study`` (shared runs trained once) and compare against 16-GRPO.
 
     The ``equal-wall-time`` preset trains the ``paper`` 2-GRPO run first (if not yet trained)
@@ -705,6 +764,8 @@ def run_presets(study: StudyConfig, *, confidence: float = 0.95,
         study: the settings.
         confidence: level of the intervals.
         progress: called with one line per finished run.
+        store: where finished runs are kept (see :func:`run_study`); a study interrupted
+            after some runs resumes from the last finished run.
 
     Returns:
         A :class:`StudyResult`.
@@ -712,21 +773,8 @@ def run_presets(study: StudyConfig, *, confidence: float = 0.95,
     if not isinstance(study, StudyConfig):
         raise TypeError(f"study must be a StudyConfig, got {type(study).__name__}")
     t0 = time.perf_counter()
-    task = study.task.build()
-    keys = jax.random.split(as_key(study.seed), study.seeds)
-    cache: dict[tuple, RunSummary] = {}
-
-    def train(spec: RunSpec) -> RunSummary:
-        k = _spec_key(spec)
-        if k not in cache:
-            cache[k] = _train_one(spec, study, task, keys, confidence)
-            if progress is not None:
-                r = cache[k]
-                progress(f"{spec.label}: G={spec.group_size} Q={spec.prompts_per_step} "
-                         f"E={spec.epochs} steps={r.n_steps} compile {r.compile_s:.1f}s "
-                         f"run {r.wall_time_s:.2f}s")
-        return dataclasses.replace(cache[k], spec=spec)
-
+    train = _Runs(study, jax.random.split(as_key(study.seed), study.seeds), confidence, store,
+                  progress)
     runs: list[RunSummary] = []
     comparisons = []
     for preset in study.presets:
@@ -734,7 +782,7 @@ def run_presets(study: StudyConfig, *, confidence: float = 0.95,
         if preset == "equal-wall-time":
             ref_r = train(reference_spec(study))
             paper_small = train(preset_specs("paper", study)[1])
-            per_epoch = schedule(paper_small.spec.config(study), task).steps_per_epoch
+            per_epoch = schedule(paper_small.spec.config(study), train.task).steps_per_epoch
             wall = wall_time_epochs(ref_r, paper_small, per_epoch, study.max_epochs)
         specs = preset_specs(preset, study, wall)
         ref = train(specs[0])

@@ -58,6 +58,7 @@ __all__ = [
     "batched_advantages",
     "numpy_baseline_moments",
     "benchmark_bandit",
+    "machine_info",
     "default_samples",
     "run_mc_benchmark",
     "format_summary",
@@ -475,6 +476,18 @@ def run_mc_benchmark(
         "estimator": est,
         "seed": int(seed),
         "repeats": int(repeats),
+    } | machine_info(devices)
+
+
+def machine_info(devices: list[Any] | None = None) -> dict[str, Any]:
+    """Where a benchmark ran: JAX device kind, platform and count, CPU model and count,
+    architecture, and the jax and numpy versions.
+
+    Args:
+        devices: the devices used (default: every local JAX device).
+    """
+    devices = jax.local_devices() if devices is None else devices
+    return {
         "device": str(devices[0].device_kind),
         "platform": str(devices[0].platform),
         "devices": len(devices),

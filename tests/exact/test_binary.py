@@ -3,7 +3,6 @@ enumeration oracle, properties, and bad input."""
 
 from __future__ import annotations
 
-import doctest
 import itertools
 import math
 
@@ -48,12 +47,6 @@ def rel_err(x, ref):
     x, ref = np.asarray(x, dtype=float), np.asarray(ref, dtype=float)
     scale = np.maximum(np.abs(ref), np.finfo(float).tiny)
     return float(np.max(np.where(x == ref, 0.0, np.abs(x - ref) / scale)))
-
-
-def test_doctests():
-    for module in (binary, bench):
-        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-        assert result.failed == 0, module.__name__
 
 
 # ----------------------------------------------------------------------------------------------

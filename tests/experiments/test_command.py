@@ -72,9 +72,65 @@ def test_run_writes_outputs_and_json(tmp_path, capsys):
                 "wall_time_s", "final_success", "final_success_ci"):
         assert key in run0
     assert payload["rollout_ratio"] == pytest.approx(0.5)
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "metrics.json",
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "metrics.json", "runs",
                                                      "summary.json"]
     assert json.loads((out / "summary.json").read_text()) == payload
     assert json.loads((out / "config.json").read_text())["seeds"] == 3
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["runs"][0]["curves"]["test_success"]) == 2 * 8 + 1
+
+
+def test_interrupted_study_resumes_from_finished_runs(tmp_path, capsys, monkeypatch):
+    """A study stopped after its first run trains only the rest when started again, and its
+    summary equals that of an uninterrupted study (the stored runs are the same numbers)."""
+    from grpo_theory.experiments import study as study_mod
+
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps(TINY))
+    out = tmp_path / "out"
+    args = ["bandit", "--quick", "--config", str(cfg), "--out", str(out), "--json"]
+    real = study_mod._train_one
+    calls = []
+
+    def stop_after_one(*a, **k):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(a[0].label)
+        return real(*a, **k)
+
+    monkeypatch.setattr(study_mod, "_train_one", stop_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        run(_parser().parse_args(args))
+    assert not (out / "summary.json").exists()  # nothing half-written
+    assert len(list((out / "runs").glob("*.npz"))) == 1
+
+    trained = []
+
+    def count(*a, **k):
+        trained.append(a[0].label)
+        return real(*a, **k)
+
+    monkeypatch.setattr(study_mod, "_train_one", count)
+    capsys.readouterr()
+    assert run(_parser().parse_args(args)) == 0
+    resumed = json.loads(capsys.readouterr().out)
+    assert trained == ["2-GRPO"]  # the 4-GRPO reference was loaded
+    assert len(list((out / "runs").glob("*.npz"))) == 2
+
+    # Everything stored: nothing is trained, and the numbers are those of the first runs.
+    trained.clear()
+    assert run(_parser().parse_args(args)) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert trained == []
+    for a, b in zip(resumed["runs"], again["runs"], strict=True):
+        assert a["final_success"] == b["final_success"]
+        assert a["wall_time_s"] == b["wall_time_s"]
+    assert again["retention"] == resumed["retention"]
+
+    # --restart trains both again; another configuration does not reuse the stored runs.
+    assert run(_parser().parse_args(args + ["--restart"])) == 0
+    assert trained == ["4-GRPO", "2-GRPO"]
+    trained.clear()
+    cfg.write_text(json.dumps(TINY | {"learning_rate": 0.07}))
+    assert run(_parser().parse_args(args)) == 0
+    assert trained == ["4-GRPO", "2-GRPO"]
