@@ -18,6 +18,9 @@ Subcommands:
 * ``grpo-theory bandit [--config FILE] [--quick] [--out DIR] [--json]``: train 2-GRPO against
   16-GRPO (and the other comparisons) on toy bandits over many seeds
   (:mod:`grpo_theory.experiments.command`).
+* ``grpo-theory transformer [--task NAME] [--config FILE] [--quick|--full] [--out DIR]
+  [--json]``: the same comparison on a tiny transformer trained with RL from verifiable rewards
+  (:mod:`grpo_theory.transformer.command`).
 * ``grpo-theory bench exact [--g-max N] [--n-p N] [--repeats R] [--json]``: time the exact
   engine.
 * ``grpo-theory bench mc [--arms K] [--group-size G] [--samples N] [--baseline-samples N]
@@ -27,6 +30,9 @@ Subcommands:
 * ``grpo-theory bench bandit [--seeds N] [--n-prompts N] [--n-arms K] [--steps T]
   [--prompts-per-step Q] [--seed S] [--repeats R] [--json]``: time the bandit trainer on many
   seeds at once (:mod:`grpo_theory.experiments.bench`).
+* ``grpo-theory bench transformer [--task T] [--d-model D] [--n-layers N] [--prompts Q]
+  [--group-size G] [--repeats R] [--json]``: rollout tokens per second and RL steps per second
+  of the tiny transformer (:mod:`grpo_theory.transformer.bench`).
   ``--repeats`` and ``--json`` apply to every layer; an option of another layer is an error
   (exit status 2).
 """
@@ -43,6 +49,7 @@ import numpy as np
 
 from grpo_theory._io import write_atomic
 from grpo_theory.experiments.bench import BENCH_DEFAULTS as BENCH_BANDIT_DEFAULTS
+from grpo_theory.transformer.bench import BENCH_DEFAULTS as BENCH_TRANSFORMER_DEFAULTS
 
 __all__ = ["main", "build_parser"]
 
@@ -59,7 +66,7 @@ BENCH_MC_DEFAULTS = {"arms": 16, "group_size": 16, "samples": None, "baseline_sa
                      "chunk_size": None, "dtype": "float32", "baseline_dtype": None,
                      "estimator": "grpo", "seed": 0}
 BENCH_LAYERS = {"exact": BENCH_EXACT_DEFAULTS, "mc": BENCH_MC_DEFAULTS,
-                "bandit": BENCH_BANDIT_DEFAULTS}
+                "bandit": BENCH_BANDIT_DEFAULTS, "transformer": BENCH_TRANSFORMER_DEFAULTS}
 """Options of ``grpo-theory bench`` per layer, with their defaults."""
 
 
@@ -146,19 +153,24 @@ def build_parser() -> argparse.ArgumentParser:
     mc_opts.add_argument("--estimator", choices=ESTIMATORS, default=None,
                          help="estimator (default grpo)")
     mc_opts.add_argument("--seed", type=int, default=None, help="seed (default 0; mc, bandit)")
-    bandit_opts = bench.add_argument_group("bench bandit")
-    for name, value in BENCH_BANDIT_DEFAULTS.items():
-        if name != "seed":
-            bandit_opts.add_argument("--" + name.replace("_", "-"), type=int, default=None,
-                                     help=f"default {value}")
+    defined = set(BENCH_EXACT_DEFAULTS) | set(BENCH_MC_DEFAULTS)
+    for layer in ("bandit", "transformer"):
+        group = bench.add_argument_group(f"bench {layer}")
+        for name, value in BENCH_LAYERS[layer].items():
+            if name not in defined:
+                defined.add(name)
+                group.add_argument("--" + name.replace("_", "-"), type=type(value), default=None,
+                                   help=f"default {value}")
 
     derive = sub.add_parser("derive", help="print a derivation step by step")
     derive.add_argument("name", nargs="?", help="derivation name (see --list)")
     derive.add_argument("--latex", action="store_true", help="LaTeX instead of pretty text")
     derive.add_argument("--list", action="store_true", help="list the derivations")
     from grpo_theory.experiments.command import add_parser as add_bandit_parser
+    from grpo_theory.transformer.command import add_parser as add_transformer_parser
 
     add_bandit_parser(sub)
+    add_transformer_parser(sub)
     return parser
 
 
@@ -387,6 +399,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from grpo_theory.experiments.bench import run_bandit_benchmark
 
         result = run_bandit_benchmark(repeats=args.repeats, **options)
+    elif args.layer == "transformer":
+        from grpo_theory.transformer.bench import run_transformer_benchmark
+
+        result = run_transformer_benchmark(repeats=args.repeats, **options)
     else:
         for name, minimum in (("arms", 2), ("group_size", 2), ("samples", 2),
                               ("baseline_samples", 2), ("chunk_size", 1), ("seed", 0)):
@@ -415,6 +431,7 @@ _COMMANDS = {
     "advise": _cmd_advise,
     "bench": _cmd_bench,
     "bandit": lambda args: args.func(args),
+    "transformer": lambda args: args.func(args),
 }
 
 

@@ -246,6 +246,9 @@ def test_bench_exact_still_works(capsys):
     (["bench", "mc", "--steps", "4"], "--steps does not apply to 'bench mc'"),
     (["bench", "bandit", "--seeds", "0"], "seeds must be an integer >= 1"),
     (["bench", "bandit", "--steps", "7"], "steps must be a multiple of"),
+    (["bench", "transformer", "--arms", "4"], "--arms does not apply to 'bench transformer'"),
+    (["bench", "mc", "--d-model", "16"], "--d-model does not apply to 'bench mc'"),
+    (["bench", "transformer", "--prompts", "0"], "prompts must be an integer >= 1"),
 ])
 def test_bench_option_errors(capsys, argv, message):
     assert main(argv) == 2
