@@ -37,6 +37,7 @@ from grpo_theory.claims import (  # noqa: E402,F401  isort: skip
     budget,
     montecarlo,
     experiments,
+    transformer,
     related,
 )
 
@@ -54,6 +55,7 @@ TOPICS: dict[str, str] = {
     "budget": "Fixed-budget comparisons across group sizes",
     "montecarlo": "Monte Carlo against the exact engine",
     "experiments": "Bandit training against the exact theory",
+    "transformer": "Tiny transformers against the theory",
     "related": "Results of related papers",
 }
 """Theory topics (one docs page each), in report order, with their titles."""

@@ -88,7 +88,7 @@ def load_config(data: dict[str, Any], base: TransformerStudy = DEFAULT) -> Trans
         ValueError: an unknown field or a bad value; the message names the field.
 
     Example:
-        >>> load_config({"seeds": 4, "task_args": {"modulus": 50}}, QUICK).task_args
+        >>> load_config({"seeds": 4, "task_args": {"modulus": 50}}, DEFAULT).task_args
         (('modulus', 50),)
     """
     if not isinstance(data, dict):
@@ -125,8 +125,8 @@ def config_dict(study: TransformerStudy) -> dict[str, Any]:
     """The configuration as a JSON-ready object (the input format of :func:`load_config`).
 
     Example:
-        >>> config_dict(QUICK)["task_args"]["modulus"]
-        20
+        >>> config_dict(QUICK)["task_args"]
+        {'n_digits': 4, 'n_prompts': 640}
     """
     d = dataclasses.asdict(study)
     d["task_args"] = dict(study.task_args)

@@ -309,8 +309,9 @@ class StudyResult:
         return self.runs[0]
 
     def compare(self, run: RunResult, confidence: float = 0.95) -> dict[str, Any]:
-        """Retention (Mean@k and Pass@k), time and rollout ratios of ``run`` against the
-        reference, and the differences of the final metrics (paired by seed)."""
+        """Against the reference: retention (ratio of the final Mean@k, and of Pass@k), gain
+        retention (ratio of the improvements over the warm start, when the reference improved),
+        time and rollout ratios, and the differences of the final metrics (paired by seed)."""
         ref = self.reference
         out: dict[str, Any] = {"method": run.spec.label}
         for m in ("mean_at_k", "pass_at_k"):
@@ -319,6 +320,10 @@ class StudyResult:
             out[f"retention_{name}"], out[f"retention_{name}_ci"] = r[0], list(r[1:])
             d = t_interval(run.final[m] - ref.final[m], confidence)
             out[f"delta_{name}"], out[f"delta_{name}_ci"] = d[0], list(d[1:])
+            gain, ref_gain = run.final[m] - run.initial[m], ref.final[m] - ref.initial[m]
+            if ref_gain.mean() != 0:
+                g = ratio_interval(gain, ref_gain, confidence)
+                out[f"gain_retention_{name}"], out[f"gain_retention_{name}_ci"] = g[0], list(g[1:])
         out["time_ratio"] = float(run.train_time_s.mean() / ref.train_time_s.mean())
         out["rollout_ratio"] = run.rollouts / ref.rollouts
         return out
@@ -336,6 +341,7 @@ class StudyResult:
             "retention": head[f"retention_mean_at_{k}"],
             "retention_ci": head[f"retention_mean_at_{k}_ci"],
             "retention_pass": head[f"retention_pass_at_{k}"],
+            "gain_retention": head.get(f"gain_retention_mean_at_{k}"),
             "rollout_ratio": head["rollout_ratio"],
             "time_ratio": head["time_ratio"],
             "paper": dict(PAPER),
@@ -451,27 +457,30 @@ def _ci(c: tuple[float, float, float] | list[float], digits: int = 4) -> str:
 
 
 def format_table(result: StudyResult) -> str:
-    """Markdown tables in the form of the paper's Table 1: per run, time, rollouts, Mean@k and
-    Pass@k with intervals, their change against 16-GRPO, retention, time and rollout ratios;
-    and the paper's headline beside the ``2-GRPO`` row."""
+    """A Markdown table in the form of the paper's Table 1: per run, time, rollouts, Mean@k and
+    Pass@k with intervals, their change against 16-GRPO (paired by seed), retention, time and
+    rollout ratios; and the paper's headline below the runs."""
     k = result.study.eval_samples
     lines = [
         f"| run | G | Q | steps | rollouts | time s | Mean@{k} (95% CI) | Pass@{k} (95% CI) | "
-        f"Δ Mean@{k} | Δ Pass@{k} | retention (95% CI) | time % | rollouts % |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"Δ Mean@{k} | Δ Pass@{k} | retention (95% CI) | gain retained | time % | rollouts % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for run in result.runs:
+    for i, run in enumerate(result.runs):
         c = result.compare(run)
         ret = (c[f"retention_mean_at_{k}"], *c[f"retention_mean_at_{k}_ci"])
+        gain = c.get(f"gain_retention_mean_at_{k}")
+        rel = ("| (reference) | | 100% | 100% " if i == 0 else
+               f"| {c[f'delta_mean_at_{k}']:+.4f} | {c[f'delta_pass_at_{k}']:+.4f} | "
+               f"{_pct(ret[0])} [{_pct(ret[1])}, {_pct(ret[2])}] | "
+               f"{'n/a' if gain is None else _pct(gain)} ")
         lines.append(
             f"| {run.spec.label} | {run.spec.group_size} | {run.spec.prompts_per_step} | "
             f"{run.steps} | {run.rollouts} | {run.train_time_s.mean():.1f} | "
-            f"{_ci(run.interval('mean_at_k'))} | {_ci(run.interval('pass_at_k'))} | "
-            f"{c[f'delta_mean_at_{k}']:+.4f} | {c[f'delta_pass_at_{k}']:+.4f} | "
-            f"{_pct(ret[0])} [{_pct(ret[1])}, {_pct(ret[2])}] | {_pct(c['time_ratio'])} | "
-            f"{_pct(c['rollout_ratio'])} |")
+            f"{_ci(run.interval('mean_at_k'))} | {_ci(run.interval('pass_at_k'))} "
+            f"{rel}| {_pct(c['time_ratio'])} | {_pct(c['rollout_ratio'])} |")
     lines.append(f"| paper (v2/v3): 2-GRPO vs 16-GRPO | 2 | 256 | | | | | | | | "
-                 f"{_pct(PAPER['retention'])} ({_pct(PAPER['retention_average'])} averaged) | "
+                 f"{_pct(PAPER['retention'])} ({_pct(PAPER['retention_average'])} averaged) | | "
                  f"{_pct(PAPER['time_ratio'])} | {_pct(PAPER['rollout_ratio'])} |")
     start = result.reference.initial
     lines.append("")

@@ -3,18 +3,36 @@ r"""Verifiable sequence tasks for a tiny transformer: vocabulary, prompts, answe
 **Vocabulary.** Every task uses the same :data:`VOCAB_SIZE` = 17 tokens, one character each, so
 that :func:`encode` and :func:`decode` are exact inverses on strings over :data:`TOKENS`:
 
-========  =====  ============================================
- ids       text   meaning
-========  =====  ============================================
- 0 .. 9    0..9   the digits (token id = digit value)
- 10        ``+``  addition operator
- 11        ``r``  "reverse the digits" operator
- 12        ``s``  "sort the digits" operator
- 13        ``=``  end of the question (every prompt ends with it)
- 14        ``^``  BOS, the first token of every prompt
- 15        ``$``  EOS, ends every answer
- 16        ``_``  PAD, fills the completion buffer after EOS
-========  =====  ============================================
+.. list-table::
+   :header-rows: 1
+
+   * - ids
+     - text
+     - meaning
+   * - 0 to 9
+     - ``0`` to ``9``
+     - the digits (token id = digit value)
+   * - 10
+     - ``+``
+     - addition operator
+   * - 11
+     - ``r``
+     - "reverse the digits" operator
+   * - 12
+     - ``s``
+     - "sort the digits" operator
+   * - 13
+     - ``=``
+     - end of the question (every prompt ends with it)
+   * - 14
+     - ``^``
+     - BOS, the first token of every prompt
+   * - 15
+     - ``$``
+     - EOS, ends every answer
+   * - 16
+     - ``_``
+     - PAD, fills the completion buffer after EOS
 
 **Tasks.** A task is a set of :math:`N` prompts of one length :math:`P` with their answers, split
 at random into train and held-out test prompts (80/20 by default):
