@@ -87,6 +87,7 @@ __all__ = [
     "schedule",
     "effective_learning_rate",
     "make_optimiser",
+    "check_update_rule",
     "advantage_fn",
     "sample_batch",
     "epoch_batches",
@@ -111,6 +112,52 @@ DPO_REFERENCES = ("initial", "old")
 
 def _int(x: Any, name: str, minimum: int) -> int:
     return int(check_group_size(x, name, minimum=minimum))
+
+
+def _choice(value: Any, name: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ValueError(f"{name} must be one of {', '.join(valid)}; got {value!r}")
+
+
+def check_update_rule(config: Any) -> None:
+    r"""Validate the update-rule fields that every trainer configuration shares.
+
+    The fields: ``estimator`` (:data:`ESTIMATORS`), ``group_size`` (:math:`\ge 2`; exactly 2
+    for ``2-grpo``), ``prompts_per_step``, ``epochs``, ``inner_steps``, ``minibatches`` (a
+    divisor of ``prompts_per_step``), ``clip_eps_low`` in :math:`[0, 1)`, ``clip_eps_high``,
+    ``adv_epsilon`` (:math:`\ge 0`), ``baseline``, ``learning_rate`` (:math:`> 0`),
+    ``lr_rule`` (:data:`LR_RULES`), ``lr_reference_prompts``, ``optimiser`` (:data:`OPTIMISERS`),
+    ``warmup_steps``, ``max_grad_norm`` (``None`` or :math:`> 0`) and ``dpo_beta``
+    (:math:`> 0`). Errors name the field and its valid range.
+
+    Args:
+        config: a configuration with these attributes (:class:`BanditConfig`,
+            :class:`grpo_theory.transformer.trainer.RLConfig`).
+    """
+    _choice(config.estimator, "estimator", ESTIMATORS)
+    G = _int(config.group_size, "group_size", 2)
+    if config.estimator == "2-grpo" and G != 2:
+        raise ValueError(f"group_size must be 2 for estimator '2-grpo', got {G}")
+    Q = _int(config.prompts_per_step, "prompts_per_step", 1)
+    _int(config.epochs, "epochs", 1)
+    _int(config.inner_steps, "inner_steps", 1)
+    M = _int(config.minibatches, "minibatches", 1)
+    if Q % M:
+        raise ValueError(f"minibatches must divide prompts_per_step ({Q}), got {M}")
+    check_nonnegative(config.clip_eps_low, "clip_eps_low")
+    if config.clip_eps_low >= 1:
+        raise ValueError(f"clip_eps_low must be < 1, got {config.clip_eps_low!r}")
+    check_nonnegative(config.clip_eps_high, "clip_eps_high")
+    check_nonnegative(config.adv_epsilon, "adv_epsilon")
+    check_real(config.baseline, "baseline")
+    check_positive(config.learning_rate, "learning_rate")
+    _choice(config.lr_rule, "lr_rule", LR_RULES)
+    _int(config.lr_reference_prompts, "lr_reference_prompts", 1)
+    _choice(config.optimiser, "optimiser", OPTIMISERS)
+    _int(config.warmup_steps, "warmup_steps", 0)
+    if config.max_grad_norm is not None:
+        check_positive(config.max_grad_norm, "max_grad_norm")
+    check_positive(config.dpo_beta, "dpo_beta")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,36 +222,7 @@ class BanditConfig:
         if self.policy not in POLICY_FAMILIES:
             raise ValueError(f"policy must be one of {', '.join(POLICY_FAMILIES)}; "
                              f"got {self.policy!r}")
-        if self.estimator not in ESTIMATORS:
-            raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}; "
-                             f"got {self.estimator!r}")
-        G = _int(self.group_size, "group_size", 2)
-        if self.estimator == "2-grpo" and G != 2:
-            raise ValueError(f"group_size must be 2 for estimator '2-grpo', got {G}")
-        Q = _int(self.prompts_per_step, "prompts_per_step", 1)
-        _int(self.epochs, "epochs", 1)
-        _int(self.inner_steps, "inner_steps", 1)
-        M = _int(self.minibatches, "minibatches", 1)
-        if Q % M:
-            raise ValueError(f"minibatches must divide prompts_per_step ({Q}), got {M}")
-        check_nonnegative(self.clip_eps_low, "clip_eps_low")
-        if self.clip_eps_low >= 1:
-            raise ValueError(f"clip_eps_low must be < 1, got {self.clip_eps_low!r}")
-        check_nonnegative(self.clip_eps_high, "clip_eps_high")
-        check_nonnegative(self.adv_epsilon, "adv_epsilon")
-        check_real(self.baseline, "baseline")
-        check_positive(self.learning_rate, "learning_rate")
-        if self.lr_rule not in LR_RULES:
-            raise ValueError(f"lr_rule must be one of {', '.join(LR_RULES)}; "
-                             f"got {self.lr_rule!r}")
-        _int(self.lr_reference_prompts, "lr_reference_prompts", 1)
-        if self.optimiser not in OPTIMISERS:
-            raise ValueError(f"optimiser must be one of {', '.join(OPTIMISERS)}; "
-                             f"got {self.optimiser!r}")
-        _int(self.warmup_steps, "warmup_steps", 0)
-        if self.max_grad_norm is not None:
-            check_positive(self.max_grad_norm, "max_grad_norm")
-        check_positive(self.dpo_beta, "dpo_beta")
+        check_update_rule(self)
         if self.dpo_reference not in DPO_REFERENCES:
             raise ValueError(f"dpo_reference must be one of {', '.join(DPO_REFERENCES)}; "
                              f"got {self.dpo_reference!r}")

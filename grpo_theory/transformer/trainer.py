@@ -66,11 +66,11 @@ import numpy as np
 from jax import Array, lax
 
 from grpo_theory._io import ResultStore
-from grpo_theory._validate import check_nonnegative, check_positive, check_real
+from grpo_theory._validate import check_nonnegative, check_positive
 from grpo_theory.experiments.bandit import (
-    LR_RULES,
-    OPTIMISERS,
+    ESTIMATORS,
     advantage_fn,
+    check_update_rule,
     make_optimiser,
 )
 from grpo_theory.policy_gradient.dpo import online_dpo_loss
@@ -89,9 +89,6 @@ __all__ = [
     "evaluate",
     "train",
 ]
-
-ESTIMATORS = ("grpo", "grpo-bessel", "2-grpo", "dr-grpo", "rloo", "reinforce", "online-dpo")
-"""Update rules: the GRPO-family advantages (clipped surrogate) and online DPO."""
 
 RATIO_LEVELS = ("token", "sequence")
 """Importance ratios: per token, or GSPO's per sequence."""
@@ -176,36 +173,13 @@ class RLConfig:
     checkpoint_every: int = 0
 
     def __post_init__(self) -> None:
-        _choice(self.estimator, "estimator", ESTIMATORS)
-        G = _int(self.group_size, "group_size", 2)
-        if self.estimator == "2-grpo" and G != 2:
-            raise ValueError(f"group_size must be 2 for estimator '2-grpo', got {G}")
-        Q = _int(self.prompts_per_step, "prompts_per_step", 1)
-        _int(self.epochs, "epochs", 1)
-        _int(self.inner_steps, "inner_steps", 1)
-        M = _int(self.minibatches, "minibatches", 1)
-        if Q % M:
-            raise ValueError(f"minibatches must divide prompts_per_step ({Q}), got {M}")
-        check_nonnegative(self.clip_eps_low, "clip_eps_low")
-        if self.clip_eps_low >= 1:
-            raise ValueError(f"clip_eps_low must be < 1, got {self.clip_eps_low!r}")
-        check_nonnegative(self.clip_eps_high, "clip_eps_high")
+        check_update_rule(self)
         _choice(self.ratio_level, "ratio_level", RATIO_LEVELS)
         _choice(self.aggregation, "aggregation", AGGREGATIONS)
         check_nonnegative(self.kl_coef, "kl_coef")
         _choice(self.kl_estimator, "kl_estimator", KL_ESTIMATORS)
-        check_nonnegative(self.adv_epsilon, "adv_epsilon")
-        check_real(self.baseline, "baseline")
-        check_positive(self.learning_rate, "learning_rate")
-        _choice(self.lr_rule, "lr_rule", LR_RULES)
-        _int(self.lr_reference_prompts, "lr_reference_prompts", 1)
-        _choice(self.optimiser, "optimiser", OPTIMISERS)
-        _int(self.warmup_steps, "warmup_steps", 0)
-        if self.max_grad_norm is not None:
-            check_positive(self.max_grad_norm, "max_grad_norm")
         check_positive(self.temperature, "temperature")
         _choice(self.reward, "reward", REWARD_KINDS)
-        check_positive(self.dpo_beta, "dpo_beta")
         _int(self.eval_every, "eval_every", 0)
         _int(self.eval_samples, "eval_samples", 1)
         _int(self.checkpoint_every, "checkpoint_every", 0)
