@@ -339,11 +339,14 @@ def _prop51_case2() -> Evidence:
 
 
 CASE1_P = (0.1, 0.3, 0.5, 0.7, 0.9)
+"""Success probabilities at which the case-1 limit is checked."""
 CASE1_N = (1250, 2500, 5000, 10000, 20000)
+"""Group sizes at which the case-1 limit is checked (the error must shrink along them)."""
 CASE1_ATOL = 2e-4
-"""Tolerance on |E[Y | X = x] - limit| at the largest N."""
+r"""Tolerance on :math:`|\mathbb E[Y \mid X = x] - \text{limit}|` at the largest :math:`N`."""
 CASE1_RATE_BOUND = 20.0
-"""Bound on N |2N (E - limit) - c(p)|: the error is c(p)/(2N) + O(1/N^2)."""
+r"""Bound on :math:`N\,|2N(E - \text{limit}) - c(p)|`: the error is
+:math:`c(p)/(2N) + O(1/N^2)`."""
 
 
 def _case1_limits() -> dict[int, sp.Expr]:

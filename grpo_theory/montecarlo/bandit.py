@@ -69,6 +69,8 @@ JaxRule = Callable[[jax.Array], jax.Array]
 """A JAX advantage rule: rewards ``[G]`` to advantages ``[G]``, permutation-equivariant."""
 
 PATHS = ("auto", "rollouts", "counts", "table")
+"""Sampler paths: per rollout, per arm count, by table lookup (small :math:`K^G`), or chosen
+automatically; they draw the same groups (claim ``mc.paths-agree``)."""
 
 TABLE_MAX = 4096
 """The ``table`` path tabulates every ordered group when :math:`K^G` is at most this."""

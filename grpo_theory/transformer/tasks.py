@@ -103,8 +103,20 @@ TOKENS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "+", "r", "s", "=", 
 VOCAB_SIZE = len(TOKENS)
 """Number of tokens shared by every task (17)."""
 
-PLUS, REVERSE, SORT, EQUALS, BOS, EOS, PAD = 10, 11, 12, 13, 14, 15, 16
-"""Ids of the operator, separator and special tokens (the digits 0..9 are their own ids)."""
+PLUS = 10
+"""Id of ``+``, the addition operator."""
+REVERSE = 11
+"""Id of ``r``, the "reverse the digits" operator."""
+SORT = 12
+"""Id of ``s``, the "sort the digits" operator."""
+EQUALS = 13
+"""Id of ``=``, the end of every question."""
+BOS = 14
+"""Id of ``^``, the first token of every prompt."""
+EOS = 15
+"""Id of ``$``, the end of every answer."""
+PAD = 16
+"""Id of ``_``, which fills the completion buffer after EOS."""
 
 TASK_NAMES = ("add", "reverse", "sort")
 """Names accepted by :func:`make_task`."""
