@@ -16,11 +16,14 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 env: $(STAMP)
 
-# The main job: run every claim and print the report.
+# The main job: every claim, the exact tables, the default bandit and transformer studies and
+# every figure; writes build/report.md and build/report.html. Interrupted, it resumes.
 reproduce: $(STAMP)
-	$(VENV)/bin/grpo-theory claims
+	$(VENV)/bin/grpo-theory reproduce --out build
 
-claims: reproduce
+# Every claim, printed as a table.
+claims: $(STAMP)
+	$(VENV)/bin/grpo-theory claims
 
 # Fast tiers (exact, property, statistical); slow tests are skipped.
 # pytest's exit status 5 (no test collected) is a failure too.

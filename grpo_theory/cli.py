@@ -21,6 +21,11 @@ Subcommands:
 * ``grpo-theory transformer [--task NAME] [--config FILE] [--quick|--full] [--out DIR]
   [--json]``: the same comparison on a tiny transformer trained with RL from verifiable rewards
   (:mod:`grpo_theory.transformer.command`).
+* ``grpo-theory reproduce [--out DIR] [--fresh] [--skip STAGE ...]``: the main job (every
+  claim, exact tables, both default studies, every figure) and ``DIR/report.md`` / ``.html``
+  (:mod:`grpo_theory.reproduce`).
+* ``grpo-theory figures [NAME ...] [--out DIR] [--smoke] [--cache DIR] [--list]``: the paper
+  figures of :mod:`grpo_theory.figures`, as PDF and PNG.
 * ``grpo-theory bench exact [--g-max N] [--n-p N] [--repeats R] [--json]``: time the exact
   engine.
 * ``grpo-theory bench mc [--arms K] [--group-size G] [--samples N] [--baseline-samples N]
@@ -167,10 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     derive.add_argument("--latex", action="store_true", help="LaTeX instead of pretty text")
     derive.add_argument("--list", action="store_true", help="list the derivations")
     from grpo_theory.experiments.command import add_parser as add_bandit_parser
+    from grpo_theory.figures.command import add_parser as add_figures_parser
+    from grpo_theory.reproduce import add_parser as add_reproduce_parser
     from grpo_theory.transformer.command import add_parser as add_transformer_parser
 
     add_bandit_parser(sub)
     add_transformer_parser(sub)
+    add_reproduce_parser(sub)
+    add_figures_parser(sub)
     return parser
 
 
@@ -432,6 +441,8 @@ _COMMANDS = {
     "bench": _cmd_bench,
     "bandit": lambda args: args.func(args),
     "transformer": lambda args: args.func(args),
+    "reproduce": lambda args: args.func(args),
+    "figures": lambda args: args.func(args),
 }
 
 

@@ -35,7 +35,7 @@ from grpo_theory.experiments.study import (
     run_presets,
 )
 
-__all__ = ["add_parser", "run", "load_config", "config_dict", "summary"]
+__all__ = ["add_parser", "run", "load_config", "config_dict", "summary", "metrics_dict"]
 
 _TUPLE_FIELDS = {"ablation_groups", "presets", "eval_k"}
 _TASK_TUPLE_FIELDS = {"difficulty"}
@@ -161,7 +161,9 @@ def summary(result: StudyResult) -> dict[str, Any]:
     return result.as_dict()
 
 
-def _metrics(result: StudyResult) -> dict[str, Any]:
+def metrics_dict(result: StudyResult) -> dict[str, Any]:
+    """Per run: the mean over seeds of every metric at each step (initial value first) and of
+    the silent-group fraction (the content of ``metrics.json``)."""
     return {"runs": [{"label": r.spec.label, "group_size": r.spec.group_size,
                       "prompts_per_step": r.spec.prompts_per_step, "epochs": r.spec.epochs,
                       "rollouts_per_step": r.spec.rollouts_per_step,
@@ -199,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
     out = summary(result)
     if args.out is not None:
         write_atomic(args.out / "config.json", json.dumps(config_dict(study), indent=2) + "\n")
-        write_atomic(args.out / "metrics.json", json.dumps(_metrics(result)) + "\n")
+        write_atomic(args.out / "metrics.json", json.dumps(metrics_dict(result)) + "\n")
         write_atomic(args.out / "summary.json", json.dumps(out, indent=2) + "\n")
     if args.json:
         print(json.dumps(out, indent=2))
