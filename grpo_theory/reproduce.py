@@ -185,14 +185,16 @@ def _stage_transformer(out: Path, fresh: bool) -> str:
 
 
 def _stage_figures(out: Path, fresh: bool) -> list[tuple[str, str, Path]]:
-    from grpo_theory.figures import FIGURES, build
+    import grpo_theory.figures as figures
 
+    registry = figures.load_all()
     fig_dir = out / "figures"
-    missing = [n for n in FIGURES if fresh or not (fig_dir / f"{n}.png").is_file()]
+    missing = [n for n in registry if fresh or not (fig_dir / f"{n}.png").is_file()]
     if missing:
-        build(missing, fig_dir, smoke=False, cache_dir=out / "reproduce",
-              progress=lambda s: _progress(f"figures {s}"))
-    return [(n, FIGURES[n].title, fig_dir / f"{n}.png") for n in FIGURES]
+        figures.build(missing, fig_dir, smoke=False, cache_dir=out / "reproduce",
+                      progress=lambda name, paths: _progress(
+                          f"figures {name}: " + ", ".join(p.name for p in paths)))
+    return [(n, registry[n].title, fig_dir / f"{n}.png") for n in registry]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -63,3 +63,29 @@ def test_unknown_stage_is_a_usage_error(capsys):
     with pytest.raises(SystemExit):
         main(["reproduce", "--skip", "nothing"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_figures_stage_puts_every_figure_in_the_report(tmp_path, monkeypatch):
+    import grpo_theory.figures as figures
+
+    calls = []
+
+    def fake_build(names, out_dir, smoke=False, cache_dir=None, progress=None):
+        calls.append((list(names), smoke, cache_dir))
+        for n in names:
+            path = out_dir / f"{n}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"png")
+            progress(n, [path])
+        return {}
+
+    monkeypatch.setattr(figures, "build", fake_build)
+    args = ["reproduce", "--out", str(tmp_path), "--skip", "claims", "exact", "bandit",
+            "transformer"]
+    assert main(args) == 0
+    names = list(figures.load_all())
+    assert calls == [(names, False, tmp_path / "reproduce")]
+    report = (tmp_path / "report.md").read_text()
+    for n in names:
+        assert f"![{n}](figures/{n}.png)" in report
+    assert main(args) == 0 and len(calls) == 1  # figures on disk are not drawn again

@@ -186,3 +186,15 @@ def test_bandit_curves_from_cache(tmp_path: Path) -> None:
         assert list(lines["2-GRPO"].get_xdata()) == [0.0, 0.25, 0.5]  # time per step 0.25 s
     finally:
         plt.close(fig)
+
+
+def test_gallery_shows_every_registered_figure():
+    from pathlib import Path
+
+    from grpo_theory.figures import load_all
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    gallery = (docs / "gallery.md").read_text(encoding="utf-8")
+    for name in load_all():
+        assert f"![{name}](figures/{name}.png)" in gallery, name
+        assert (docs / "figures" / f"{name}.png").is_file(), name
