@@ -198,3 +198,15 @@ def test_gallery_shows_every_registered_figure():
     for name in load_all():
         assert f"![{name}](figures/{name}.png)" in gallery, name
         assert (docs / "figures" / f"{name}.png").is_file(), name
+
+
+def test_cli_smoke_draws_every_figure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``grpo-theory figures --smoke`` (with a small transformer cache, so that no study runs)
+    writes a PDF and a PNG of every registered figure."""
+    from grpo_theory.cli import main
+
+    cache = tmp_path / "cache"
+    _write_transformer_cache(cache)
+    assert main(["figures", "--smoke", "--cache", str(cache), "--out", str(tmp_path / "f")]) == 0
+    written = {p.name for p in (tmp_path / "f").iterdir()}
+    assert written == {f"{n}.{ext}" for n in NAMES for ext in ("pdf", "png")}
