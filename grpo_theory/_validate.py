@@ -18,6 +18,7 @@ import sympy as sp
 __all__ = [
     "check_real",
     "check_group_size",
+    "check_int",
     "check_count",
     "check_probability",
     "check_nonnegative",
@@ -47,6 +48,24 @@ def check_real(x: Any, name: str) -> Any:
     if not _is_symbolic(x):
         _as_real(x, name)
     return x
+
+
+def check_int(x: Any, name: str, minimum: int, maximum: int | None = None) -> int:
+    """Validate an integer ``>= minimum`` (and ``<= maximum`` if given) and return it as ``int``.
+
+    A non-integer (a bool included) raises :class:`TypeError`, an integer out of range
+    :class:`ValueError`; both messages name the parameter and the range.
+
+    Example:
+        >>> check_int(3, "n", 1, 5)
+        3
+    """
+    rng = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{name} must be {rng}, got {type(x).__name__} {x!r}")
+    if int(x) < minimum or (maximum is not None and int(x) > maximum):
+        raise ValueError(f"{name} must be {rng}, got {x!r}")
+    return int(x)
 
 
 def check_group_size(G: Any, name: str = "G", minimum: int = 2, maximum: int | None = None) -> Any:

@@ -72,6 +72,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from grpo_theory._validate import check_int as _int
+
 __all__ = [
     "TOKENS",
     "VOCAB_SIZE",
@@ -258,13 +260,6 @@ class SequenceTask:
         return np.asarray(self.prompts)[idx], np.asarray(self.answers)[idx]
 
 
-def _int(x: Any, name: str, lo: int, hi: int | None = None) -> int:
-    rng = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"{name} must be {rng}, got {type(x).__name__} {x!r}")
-    if int(x) < lo or (hi is not None and int(x) > hi):
-        raise ValueError(f"{name} must be {rng}, got {x!r}")
-    return int(x)
 
 
 def _fraction(x: Any, name: str) -> float:

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from jax import Array
 from jax.flatten_util import ravel_pytree
 
+from grpo_theory._validate import check_int as _int  # noqa: F401  (used by the submodules)
 from grpo_theory.transformer.model import Transformer, token_log_probs
 from grpo_theory.transformer.sampling import sample_completions
 from grpo_theory.transformer.tasks import reward
@@ -29,13 +30,6 @@ def _check_model(model: Any, name: str = "model") -> Transformer:
     return model
 
 
-def _int(x: Any, name: str, lo: int, hi: int | None = None) -> int:
-    rng = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"{name} must be {rng}, got {type(x).__name__} {x!r}")
-    if int(x) < lo or (hi is not None and int(x) > hi):
-        raise ValueError(f"{name} must be {rng}, got {x!r}")
-    return int(x)
 
 
 def _level(x: Any, name: str) -> float:
