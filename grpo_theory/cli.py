@@ -26,6 +26,10 @@ Subcommands:
   (:mod:`grpo_theory.reproduce`).
 * ``grpo-theory figures [NAME ...] [--out DIR] [--smoke] [--cache DIR] [--list]``: the paper
   figures of :mod:`grpo_theory.figures`, as PDF and PNG.
+* ``grpo-theory analyze FILE_OR_DIR [--format auto|table|verl|trl] [--out DIR] [--json]
+  [--skip-bad] [--convention C] [--group-sizes G ...] [--windows N] [--threshold T]
+  [--reward-column NAME] [--epsilon E] [--level L]``: analyse a logged GRPO run and advise on
+  its group size (:mod:`grpo_theory.analyze.command`).
 * ``grpo-theory bench exact [--g-max N] [--n-p N] [--repeats R] [--json]``: time the exact
   engine.
 * ``grpo-theory bench mc [--arms K] [--group-size G] [--samples N] [--baseline-samples N]
@@ -38,6 +42,9 @@ Subcommands:
 * ``grpo-theory bench transformer [--task T] [--d-model D] [--n-layers N] [--prompts Q]
   [--group-size G] [--repeats R] [--json]``: rollout tokens per second and RL steps per second
   of the tiny transformer (:mod:`grpo_theory.transformer.bench`).
+* ``grpo-theory bench analyze [--rollouts N] [--file-format csv|jsonl|parquet] [--group-size G]
+  [--prompts-per-step Q] [--seed S] [--repeats R] [--json]``: read, analyse and report a
+  generated log of a million rollouts (:mod:`grpo_theory.analyze.bench`).
   ``--repeats`` and ``--json`` apply to every layer; an option of another layer is an error
   (exit status 2).
 """
@@ -53,6 +60,7 @@ from pathlib import Path
 import numpy as np
 
 from grpo_theory._io import write_atomic
+from grpo_theory.analyze.bench import BENCH_DEFAULTS as BENCH_ANALYZE_DEFAULTS
 from grpo_theory.experiments.bench import BENCH_DEFAULTS as BENCH_BANDIT_DEFAULTS
 from grpo_theory.transformer.bench import BENCH_DEFAULTS as BENCH_TRANSFORMER_DEFAULTS
 
@@ -71,7 +79,8 @@ BENCH_MC_DEFAULTS = {"arms": 16, "group_size": 16, "samples": None, "baseline_sa
                      "chunk_size": None, "dtype": "float32", "baseline_dtype": None,
                      "estimator": "grpo", "seed": 0}
 BENCH_LAYERS = {"exact": BENCH_EXACT_DEFAULTS, "mc": BENCH_MC_DEFAULTS,
-                "bandit": BENCH_BANDIT_DEFAULTS, "transformer": BENCH_TRANSFORMER_DEFAULTS}
+                "bandit": BENCH_BANDIT_DEFAULTS, "transformer": BENCH_TRANSFORMER_DEFAULTS,
+                "analyze": BENCH_ANALYZE_DEFAULTS}
 """Options of ``grpo-theory bench`` per layer, with their defaults."""
 
 
@@ -159,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="estimator (default grpo)")
     mc_opts.add_argument("--seed", type=int, default=None, help="seed (default 0; mc, bandit)")
     defined = set(BENCH_EXACT_DEFAULTS) | set(BENCH_MC_DEFAULTS)
-    for layer in ("bandit", "transformer"):
+    for layer in ("bandit", "transformer", "analyze"):
         group = bench.add_argument_group(f"bench {layer}")
         for name, value in BENCH_LAYERS[layer].items():
             if name not in defined:
@@ -171,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     derive.add_argument("name", nargs="?", help="derivation name (see --list)")
     derive.add_argument("--latex", action="store_true", help="LaTeX instead of pretty text")
     derive.add_argument("--list", action="store_true", help="list the derivations")
+    from grpo_theory.analyze.command import add_parser as add_analyze_parser
     from grpo_theory.experiments.command import add_parser as add_bandit_parser
     from grpo_theory.figures.command import add_parser as add_figures_parser
     from grpo_theory.reproduce import add_parser as add_reproduce_parser
@@ -180,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_transformer_parser(sub)
     add_reproduce_parser(sub)
     add_figures_parser(sub)
+    add_analyze_parser(sub)
     return parser
 
 
@@ -408,6 +419,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from grpo_theory.experiments.bench import run_bandit_benchmark
 
         result = run_bandit_benchmark(repeats=args.repeats, **options)
+    elif args.layer == "analyze":
+        from grpo_theory.analyze.bench import run_analyze_benchmark
+
+        result = run_analyze_benchmark(repeats=args.repeats, **options)
     elif args.layer == "transformer":
         from grpo_theory.transformer.bench import run_transformer_benchmark
 
@@ -443,6 +458,7 @@ _COMMANDS = {
     "transformer": lambda args: args.func(args),
     "reproduce": lambda args: args.func(args),
     "figures": lambda args: args.func(args),
+    "analyze": lambda args: args.func(args),
 }
 
 

@@ -1,4 +1,5 @@
-"""Every tutorial notebook (``notebooks/*.md``, MyST-NB text notebooks) executes without error.
+"""Every tutorial notebook (``notebooks/*.md``, MyST-NB text notebooks) and every executed how-to
+page (``docs/howto-*.md``) runs without error.
 
 The ``{code-cell}`` blocks of each notebook are parsed into an nbformat notebook and run headlessly
 with nbclient in a fresh ``python3`` kernel (the same execution the docs build does with myst-nb).
@@ -19,7 +20,7 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.md"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.md")) + sorted((ROOT / "docs").glob("howto-*.md"))
 TIMEOUT_S = 60.0
 
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)

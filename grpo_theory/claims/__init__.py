@@ -38,6 +38,7 @@ from grpo_theory.claims import (  # noqa: E402,F401  isort: skip
     montecarlo,
     experiments,
     transformer,
+    analyze,
     related,
 )
 
@@ -56,6 +57,7 @@ TOPICS: dict[str, str] = {
     "montecarlo": "Monte Carlo against the exact engine",
     "experiments": "Bandit training against the exact theory",
     "transformer": "Tiny transformers against the theory",
+    "analyze": "Analysing a practitioner's run",
     "related": "Results of related papers",
 }
 """Theory topics (one docs page each), in report order, with their titles."""

@@ -95,9 +95,36 @@ class Population:
         if not isinstance(nodes, int) or nodes < 2:
             raise ValueError(f"nodes must be an integer >= 2, got {nodes!r}")
         # Jacobi weight (1-x)^alpha (1+x)^beta on [-1, 1]; p = (1+x)/2 gives p^(a-1)(1-p)^(b-1).
-        x, w = special.roots_jacobi(nodes, b - 1.0, a - 1.0)
+        with np.errstate(all="ignore"):
+            x, w = special.roots_jacobi(nodes, b - 1.0, a - 1.0)
+        if not (np.all(np.isfinite(x)) and np.all(np.isfinite(w)) and np.all(w >= 0)
+                and w.sum() > 0):
+            # scipy's weights overflow for parameters in the thousands: the same rule from the
+            # eigen-decomposition of the Jacobi matrix (Golub-Welsch), whose weights are the
+            # squared first components of the eigenvectors.
+            x, w = _gauss_jacobi_golub_welsch(nodes, b - 1.0, a - 1.0)
         p = (1.0 + x) / 2.0
         return cls(p, w / w.sum(), f"Beta({a:g}, {b:g}), {nodes}-node Gauss-Jacobi rule")
+
+
+def _gauss_jacobi_golub_welsch(n: int, alpha: float, beta: float) -> tuple[np.ndarray, np.ndarray]:
+    r"""Nodes and (unnormalised) weights of the :math:`n`-point Gauss-Jacobi rule for the weight
+    :math:`(1-x)^\alpha(1+x)^\beta` from the monic three-term recurrence
+    :math:`a_k = \frac{\beta^2-\alpha^2}{(2k+\alpha+\beta)(2k+\alpha+\beta+2)}`,
+    :math:`b_k = \frac{4k(k+\alpha)(k+\beta)(k+\alpha+\beta)}{(2k+\alpha+\beta)^2
+    (2k+\alpha+\beta+1)(2k+\alpha+\beta-1)}`."""
+    from scipy.linalg import eigh_tridiagonal
+
+    k = np.arange(n, dtype=float)
+    s = 2.0 * k + alpha + beta
+    diag = (beta**2 - alpha**2) / (s * (s + 2.0))
+    diag[0] = (beta - alpha) / (alpha + beta + 2.0)
+    k1 = k[1:]
+    s1 = s[1:]
+    off = 4.0 * k1 * (k1 + alpha) * (k1 + beta) * (k1 + alpha + beta) / (
+        s1**2 * (s1 + 1.0) * (s1 - 1.0))
+    x, v = eigh_tridiagonal(diag, np.sqrt(off))
+    return x, v[0] ** 2
 
 
 @dataclass(frozen=True)

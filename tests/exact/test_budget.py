@@ -113,3 +113,26 @@ def test_variance_spread():
     assert not verdict["rloo"]["holds"]
     with pytest.raises(ValueError, match="rtol"):
         variance_spread(one, rtol=-1)
+
+
+@pytest.mark.parametrize(("a", "b"), [(0.5, 1e5), (3.0, 2e4), (1e6, 1e6), (2e3, 50.0)])
+def test_from_beta_with_large_parameters_keeps_the_moments(a, b):
+    # scipy's Gauss-Jacobi weights overflow here; the Golub-Welsch rule takes over.
+    pop = Population.from_beta(a, b, nodes=64)
+    mean = a / (a + b)
+    var = a * b / ((a + b) ** 2 * (a + b + 1))
+    assert np.all((pop.p >= 0) & (pop.p <= 1)) and pop.weights.sum() == pytest.approx(1.0)
+    assert pop.weights @ pop.p == pytest.approx(mean, rel=1e-9)
+    assert pop.weights @ (pop.p - mean) ** 2 == pytest.approx(var, rel=1e-8)
+
+
+def test_golub_welsch_matches_scipy_where_both_work():
+    from scipy import special
+
+    from grpo_theory.exact.budget import _gauss_jacobi_golub_welsch
+
+    for alpha, beta in [(1.0, -0.5), (699.0, 2.0), (-0.95, -0.7)]:
+        x, w = special.roots_jacobi(48, alpha, beta)
+        x2, w2 = _gauss_jacobi_golub_welsch(48, alpha, beta)
+        np.testing.assert_allclose(x2, x, atol=1e-13)
+        np.testing.assert_allclose(w2 / w2.sum(), w / w.sum(), atol=1e-10)

@@ -1,0 +1,147 @@
+"""Analysing a run: reward kinds, diagnostics, the JSON schema, the report files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from grpo_theory.analyze.analysis import analyze_log, binarise
+from grpo_theory.analyze.difficulty import expected_silent
+from grpo_theory.analyze.report import FIGURES, markdown, summary, write_report
+from grpo_theory.analyze.rollouts import RolloutLog
+
+DELTA = 1e-6
+
+
+def _run(seed=0, a=0.8, b=1.5, steps=60, Q=32, G=8, reward=None) -> RolloutLog:
+    rng = np.random.default_rng(seed)
+    p = rng.beta(a, b, size=(steps, Q))
+    r = (rng.random((steps, Q, G)) < p[..., None]).astype(float)
+    if reward is not None:
+        r = reward(r, rng)
+    step = np.repeat(np.arange(steps), Q * G)
+    prompt = np.tile(np.repeat(np.arange(Q), G), steps)
+    return RolloutLog.from_rollouts(step, prompt, r.reshape(-1), source="test",
+                                    completion_length=np.arange(step.size) % 50 + 10)
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    return analyze_log(_run(), draws=40)
+
+
+def test_json_has_the_documented_keys(analysis):
+    d = analysis.as_dict()
+    for key in ("rollouts", "steps", "group_size", "silent_fraction", "silent_fraction_expected",
+                "difficulty_fit", "recommended_group_size", "predictions"):
+        assert key in d
+    assert d["rollouts"] == 60 * 32 * 8 and d["steps"] == 60 and d["group_size"] == 8
+    assert {"a", "b", "mean", "overdispersion", "goodness_of_fit"} <= set(d["difficulty_fit"])
+    for p in d["predictions"]:
+        assert {"group_size", "convention", "variance", "mse", "snr_per_rollout",
+                "variance_interval"} <= set(p)
+    json.dumps(d)  # JSON-ready
+
+
+def test_per_step_diagnostics(analysis):
+    ps = analysis.per_step
+    assert ps["step"].tolist() == list(range(60))
+    assert np.all(ps["groups"] == 32) and np.all(ps["rollouts"] == 256)
+    assert np.all(ps["group_size"] == 8)
+    assert "completion_length" in ps
+    silent = analysis.log.silent()
+    assert ps["silent_fraction"].mean() == pytest.approx(silent.mean())
+
+
+@pytest.mark.statistical
+def test_silent_groups_agree_with_their_expectation(analysis):
+    # 1,920 groups from Beta(0.8, 1.5): the observed count lies within z = 4.89
+    # (false-positive probability 1e-6, normal approximation) of the fitted expectation.
+    assert abs(analysis.silent_z) < 4.89
+    truth = float(expected_silent(0.8, 1.5, 8))
+    fitted = analysis.fit.interval(lambda a, b: float(expected_silent(a, b, 8)), 1 - DELTA,
+                                   "logit")
+    assert fitted.covers(truth)
+    assert not fitted.covers(truth + 0.08)  # power: 1,920 groups resolve about 0.05
+
+
+@pytest.mark.statistical
+def test_silent_mismatch_is_detected():
+    # Power: a run whose groups come from a two-point difficulty mixture (p = 0.02 or 0.98
+    # half the time, else 0.5) is far from the fitted Beta in its silent count.
+    def mixture(r, rng):
+        steps, Q, G = r.shape
+        p = np.where(rng.random((steps, Q)) < 0.5, np.where(rng.random((steps, Q)) < 0.5,
+                                                            0.02, 0.98), 0.5)
+        return (rng.random((steps, Q, G)) < p[..., None]).astype(float)
+
+    an = analyze_log(_run(1, steps=200, reward=mixture), draws=0)
+    assert an.goodness["p_value"] < DELTA
+
+
+def test_binarise_binary_continuous_and_constant():
+    log = RolloutLog.from_rollouts([0] * 6, [0, 0, 0, 1, 1, 1], [-1, 2, 2, -1, -1, -1.0])
+    k, s = binarise(log)
+    assert s.kind == "binary" and s.threshold == 2.0 and k.tolist() == [2, 0]
+    log = RolloutLog.from_rollouts([0] * 6, [0, 0, 0, 1, 1, 1], [0, 0.4, 1.0, 0.2, 0.9, 0.6])
+    k, s = binarise(log)
+    assert s.kind == "continuous" and s.threshold == 0.5 and k.tolist() == [1, 2]
+    k, s = binarise(log, threshold=0.3)
+    assert k.tolist() == [2, 2]
+    log = RolloutLog.from_rollouts([0] * 4, [0, 0, 1, 1], [1.0] * 4)
+    k, s = binarise(log)
+    assert s.kind == "constant" and k.tolist() == [2, 2]
+    with pytest.raises(TypeError, match="threshold"):
+        binarise(log, threshold="high")
+
+
+def test_continuous_rewards_are_thresholded_and_said_so():
+    an = analyze_log(_run(2, reward=lambda r, rng: r * 0.9 + 0.1 * rng.random(r.shape)),
+                     draws=0)
+    assert an.rewards.kind == "continuous"
+    assert any("continuous rewards" in n for n in an.as_dict()["notes"])
+    # No two continuous rewards tie: no raw group is silent, while thresholded ones can be.
+    assert an.silent_observed.value == 0.0 and an.silent_binarised > 0.0
+
+
+def test_budget_not_divisible_is_noted():
+    an = analyze_log(_run(3, steps=20, Q=15, G=4), draws=0)
+    assert an.budget == 60 and an.prediction_budget == 64
+    assert any("predictions are made at 64" in n for n in an.as_dict()["notes"])
+
+
+def test_windows_cover_the_run(analysis):
+    ws = analysis.windows
+    assert ws[0].first_step == 0 and ws[-1].last_step == 59
+    assert sum(w.groups for w in ws) == analysis.log.n_groups
+    assert all(w.first_step <= w.last_step for w in ws)
+
+
+def test_summary_markdown_and_files(analysis, tmp_path):
+    text = summary(analysis)
+    assert "recommended group size" in text and "silent groups" in text
+    md = markdown(analysis)
+    assert "| convention | G |" in md and "figures/variance.png" in md
+    paths = write_report(analysis, tmp_path)
+    for name in ("analysis.json", "report.md", "report.html", *FIGURES):
+        assert paths[name].exists()
+    for name in FIGURES:
+        assert (tmp_path / "figures" / f"{name}.pdf").exists()
+    data = json.loads((tmp_path / "analysis.json").read_text())
+    assert data["recommended_group_size"] == analysis.recommendation.group_size
+    assert "<table>" in (tmp_path / "report.html").read_text()
+    assert not list(tmp_path.rglob("*.tmp*"))
+
+
+def test_bad_options():
+    log = _run(4, steps=4, Q=4, G=4)
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        analyze_log(log, convention="ppo")
+    with pytest.raises(ValueError, match="windows"):
+        analyze_log(log, windows=0)
+    with pytest.raises(ValueError, match="level"):
+        analyze_log(log, level=0)
+    with pytest.raises(ValueError, match="epsilon"):
+        analyze_log(log, epsilon=-1.0)
