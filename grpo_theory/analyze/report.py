@@ -34,6 +34,10 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _steps(w: Any) -> str:
+    return str(w.first_step) if w.first_step == w.last_step else f"{w.first_step}-{w.last_step}"
+
+
 def _level(x: float) -> str:
     return f"{100 * x:g}%"
 
@@ -124,7 +128,7 @@ def _fig_success(an: RunAnalysis) -> Any:
         mine = (an.log.group_step >= w.first_step) & (an.log.group_step <= w.last_step)
         h, _ = np.histogram(rate[mine], bins=edges)
         hist.append(h / max(1, h.sum()))
-        labels.append(f"{w.first_step}-{w.last_step}")
+        labels.append(_steps(w))
     image = ax.imshow(np.array(hist).T, origin="lower", aspect="auto", cmap="viridis",
                       extent=(-0.5, len(hist) - 0.5, edges[0], edges[-1]), vmin=0)
     ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0)
@@ -213,7 +217,7 @@ def markdown(an: RunAnalysis, figure_dir: str = "figures") -> str:
         "2-GRPO silent | recommended G |", "|---|---|---|---|---|---|---|---|---|",
     ]
     for w in an.windows:
-        parts.append(f"| {w.first_step}-{w.last_step} | {w.groups} | {_pct(w.mean_success)} | "
+        parts.append(f"| {_steps(w)} | {w.groups} | {_pct(w.mean_success)} | "
                      f"{w.fit.a:.3g} | {w.fit.b:.3g} | {_pct(w.silent_observed)} | "
                      f"{_pct(w.silent_expected)} | {_pct(w.silent_2grpo)} | "
                      f"{w.recommended_group_size} |")
