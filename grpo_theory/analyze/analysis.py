@@ -52,7 +52,11 @@ from grpo_theory.analyze.difficulty import (
 from grpo_theory.analyze.rollouts import RolloutLog
 from grpo_theory.exact.estimators import as_estimator
 
-__all__ = ["RewardSummary", "Window", "RunAnalysis", "binarise", "analyze_log"]
+__all__ = ["RewardSummary", "Window", "RunAnalysis", "binarise", "detect_convention",
+           "analyze_log", "DEFAULT_CONVENTION"]
+
+DEFAULT_CONVENTION = "grpo-bessel"
+"""The convention assumed when none is given or detected: Bessel's std, as verl and TRL."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,8 @@ class RunAnalysis:
     budget: int
     prediction_budget: int
     convention: str
+    convention_source: str
+    convention_detection: dict[str, Any] | None
     epsilon: float
     level: float
     predictions: list[Prediction]
@@ -193,7 +199,8 @@ class RunAnalysis:
             "silent_z": json_number(self.silent_z), "silent_consistent": self.silent_consistent,
             "difficulty_fit": {**self.fit.as_dict(self.level), "goodness_of_fit": self.goodness},
             "windows": [w.as_dict(self.level) for w in self.windows],
-            "convention": self.convention, "epsilon": self.epsilon,
+            "convention": self.convention, "convention_source": self.convention_source,
+            "convention_detected": self.convention_detection, "epsilon": self.epsilon,
             "prediction_budget": self.prediction_budget,
             "recommended_group_size": self.recommendation.group_size,
             "recommended_group_size_interval": (list(self.recommendation.interval)
@@ -250,7 +257,7 @@ def _per_step(log: RolloutLog, k: np.ndarray, silent: np.ndarray, expected: np.n
 def analyze_log(
     log: RolloutLog,
     *,
-    convention: str = "grpo-bessel",
+    convention: str | None = None,
     group_sizes: tuple[int, ...] = GROUP_SIZES,
     conventions: tuple[str, ...] = CONVENTIONS,
     windows: int = 8,
@@ -263,8 +270,9 @@ def analyze_log(
 
     Args:
         log: the run.
-        convention: the run's advantage convention (the recommendation is for it);
-            ``grpo-bessel`` is what verl and TRL compute by default.
+        convention: the run's advantage convention (the recommendation is for it); by default
+            the one :func:`detect_convention` finds in the logged advantages, else
+            :data:`DEFAULT_CONVENTION`.
         group_sizes: candidate group sizes of the counterfactuals.
         conventions: conventions of the prediction table.
         windows: at most this many windows of consecutive steps get their own fit.
@@ -276,7 +284,13 @@ def analyze_log(
     Returns:
         A :class:`RunAnalysis`.
     """
-    convention = as_estimator(convention).value
+    detection = detect_convention(log)
+    if convention is not None:
+        convention, source = as_estimator(convention).value, "given"
+    elif detection is not None and detection["estimator"] is not None:
+        convention, source = detection["estimator"], "detected from the logged advantages"
+    else:
+        convention, source = DEFAULT_CONVENTION, "default"
     conventions = tuple(as_estimator(c).value for c in conventions)
     if convention not in conventions:
         conventions = (*conventions, convention)
@@ -344,9 +358,82 @@ def analyze_log(
         log=log, rewards=rewards, successes=k, fit=fit, goodness=goodness, windows=wins,
         silent_observed=silent_observed, silent_binarised=float(silent_bin.mean()),
         silent_expected=silent_expected, silent_z=silent_z, budget=budget,
-        prediction_budget=pbudget, convention=convention, epsilon=float(epsilon), level=level,
+        prediction_budget=pbudget, convention=convention, convention_source=source,
+        convention_detection=detection, epsilon=float(epsilon), level=level,
         predictions=predictions, recommendation=recommendation, silent_2grpo=silent_2grpo,
         per_step=_per_step(log, k, silent_raw, expected), notes=tuple(notes))
+
+
+_DETECTABLE = ("grpo-bessel", "grpo", "dr-grpo", "rloo", "batch-std")
+"""Advantage rules :func:`detect_convention` can recognise; ``batch-std`` is the group-centred
+reward divided by the step's reward std (TRL ``scale_rewards="batch"``)."""
+
+
+def detect_convention(log: RolloutLog, rtol: float = 2e-3, agreement: float = 0.99
+                      ) -> dict[str, Any] | None:
+    r"""The advantage convention that reproduces the logged advantages, if any.
+
+    Only groups whose rewards differ and whose advantages were all logged count. For each rule
+    of :data:`_DETECTABLE` the advantages it gives to those rewards are compared with the logged
+    ones, within ``rtol`` of :math:`\max(1, |A|)` (so an :math:`\epsilon` up to about
+    :math:`10^{-4}` added to a std still matches; Bessel's and the population std differ by at
+    least :math:`\sqrt{G/(G-1)} - 1 > 0.8\%` for :math:`G \le 64`).
+
+    Args:
+        log: the run; without logged advantages there is nothing to detect.
+        rtol: relative tolerance of a match.
+        agreement: fraction of the compared rollouts a rule must match.
+
+    Returns:
+        ``None`` without logged advantages, else ``{"rule", "estimator", "matched", "groups"}``:
+        the matching rule (``None`` if none matches), the exact-engine estimator used for it
+        (``dr-grpo`` for ``batch-std``, whose scale is the same for every group of a step), the
+        fraction of rollouts each rule matched, and the number of groups compared.
+
+    Example:
+        >>> log = RolloutLog.from_rollouts([0] * 4, [0, 0, 1, 1], [1.0, 0.0, 0.0, 1.0],
+        ...                                advantages=[0.5, -0.5, -0.5, 0.5])
+        >>> detect_convention(log)["rule"]
+        'dr-grpo'
+    """
+    if log.advantages is None:
+        return None
+    sizes = log.sizes
+    logged = log.advantages
+    finite = log.group_reduce(np.logical_and, np.isfinite(logged))
+    use = finite & ~log.silent()
+    if not use.any():
+        return {"rule": None, "estimator": None, "matched": {}, "groups": 0}
+    rows = np.repeat(use, sizes)
+    n = np.repeat(sizes, sizes).astype(float)
+    mean = np.repeat(log.group_means(), sizes)
+    centred = log.rewards - mean
+    pop_sd = np.sqrt(np.repeat(log.group_reduce(np.add, centred**2), sizes) / n)
+    # Rollouts are ordered by step (groups are), so each step is one slice of the rewards.
+    _, first = np.unique(log.group_step, return_index=True)
+    starts = log.offsets[first]
+    count = np.diff(np.r_[starts, log.n_rollouts]).astype(float)
+    total = np.add.reduceat(log.rewards, starts)
+    square = np.add.reduceat(log.rewards**2, starts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var = np.maximum(square - total**2 / count, 0.0) / (count - 1)
+    step_sd = np.repeat(np.sqrt(var), count.astype(np.int64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        predicted = {
+            "grpo-bessel": centred / (pop_sd * np.sqrt(n / (n - 1))),
+            "grpo": centred / pop_sd,
+            "dr-grpo": centred,
+            "rloo": centred * n / (n - 1),
+            "batch-std": centred / step_sd,
+        }
+    matched = {}
+    for rule, values in predicted.items():
+        ok = np.abs(values[rows] - logged[rows]) <= rtol * np.maximum(1.0, np.abs(logged[rows]))
+        matched[rule] = float(ok.mean())
+    best = max(matched, key=matched.get)
+    rule = best if matched[best] >= agreement else None
+    estimator = None if rule is None else ("dr-grpo" if rule == "batch-std" else rule)
+    return {"rule": rule, "estimator": estimator, "matched": matched, "groups": int(use.sum())}
 
 
 def _rollouts_per_step(group_step: np.ndarray, sizes: np.ndarray) -> np.ndarray:

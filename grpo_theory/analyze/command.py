@@ -44,8 +44,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
     p.add_argument("--skip-bad", action="store_true",
                    help="skip malformed rows and groups of one rollout (counted in the report)")
-    p.add_argument("--convention", default="grpo-bessel", choices=CONVENTIONS,
-                   help="the run's advantage convention (default grpo-bessel: verl and TRL)")
+    p.add_argument("--convention", default=None, choices=CONVENTIONS,
+                   help="the run's advantage convention (default: detected from logged "
+                        "advantages, else grpo-bessel as verl and TRL compute)")
     p.add_argument("--group-sizes", type=int, nargs="+", default=list(GROUP_SIZES),
                    metavar="G", help="candidate group sizes (default 2 4 8 16 32)")
     p.add_argument("--windows", type=int, default=8,

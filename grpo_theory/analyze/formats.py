@@ -44,8 +44,9 @@ as ``reward_columns``, or else every numeric column but ``step``, ``advantage``,
 ``completion_length`` and unnamed index columns (numeric: by type in Parquet; in other files,
 most values of the first 65,536 rows are numbers, so a stray text value is reported as a bad
 reward rather than hiding the column); ``notes`` records which were summed. The
-``advantage`` column is not read (a ``RolloutLog`` has no place for it; the analysis
-recomputes advantages from the rewards). A group is ``(step, prompt)``::
+``advantage`` column, when present, is kept in
+:attr:`~grpo_theory.analyze.rollouts.RolloutLog.advantages` (NaN where it is not a number), from
+which the analysis tells the run's advantage convention. A group is ``(step, prompt)``::
 
     {"columns": ["step", "prompt", "completion", "accuracy_reward", "advantage"],
      "data": [["1", "What is 17 + 25?", "42", 1.0, 0.8659], ...]}
@@ -473,6 +474,7 @@ class _Plan:
     reward: tuple[str, ...]
     group: str | None = None
     length: str | None = None
+    advantage: str | None = None
 
 
 def _natural_key(name: str) -> list[Any]:
@@ -938,12 +940,14 @@ class _Builder:
         self.table: dict[Any, int] = {}
         self.files: list[str] = []
         self.parts: dict[str, list[np.ndarray]] = {
-            k: [] for k in ("step", "prompt", "reward", "group", "length", "file", "line")}
+            k: [] for k in ("step", "prompt", "reward", "group", "length", "advantage", "file",
+                            "line")}
         self.skipped: Counter[str] = Counter()
         self.empty: list[str] = []
         self.reward_sets: dict[tuple[str, ...], int] = {}
         self.group_files: list[bool] = []
         self.length_files: list[bool] = []
+        self.advantage_files: list[bool] = []
 
     def add(self, file_index: int, block: _Block, plan: _Plan | None) -> None:
         lines, n = block.lines, block.lines.size
@@ -983,17 +987,23 @@ class _Builder:
                 problems.append(("non_numeric_completion_length", plan.length, bad,
                                  lambda i: f"completion_length must be a number, got "
                                            f"{_shown(_raw_at(raw_length, i))}"))
+        # Logged advantages are read where they are numbers (NaN elsewhere); they never make a
+        # row bad, since the analysis only compares them with the rewards.
+        advantage = None if plan.advantage is None else _floats(block.get(plan.advantage))[0]
         keep = self._settle(block, problems, np.ones(n, bool), file)
         if not keep.all():
             step, code, reward, lines = step[keep], code[keep], reward[keep], lines[keep]
             group = None if group is None else group[keep]
             length = None if length is None else length[keep]
+            advantage = None if advantage is None else advantage[keep]
         parts = self.parts
         parts["step"].append(step)
         parts["prompt"].append(code)
         parts["reward"].append(reward)
         parts["group"].append(group if group is not None else np.zeros(step.size, np.int64))
         parts["length"].append(length if length is not None else np.full(step.size, np.nan))
+        parts["advantage"].append(advantage if advantage is not None
+                                  else np.full(step.size, np.nan))
         parts["file"].append(np.full(step.size, file_index, np.int32))
         parts["line"].append(lines)
 
@@ -1089,6 +1099,7 @@ class _Builder:
             prompts = [p for p, u in zip(prompts, used.tolist(), strict=True) if u]
         has_group = any(self.group_files)
         has_length = any(self.length_files)
+        has_advantage = any(self.advantage_files)
         if has_length and not all(self.length_files):
             notes.append("completion_length is missing from some files; their lengths are NaN")
         if self.empty:
@@ -1099,6 +1110,7 @@ class _Builder:
                 cat["step"], code, cat["reward"], prompts=prompts,
                 group=cat["group"] if has_group else None,
                 completion_length=cat["length"] if has_length else None,
+                advantages=cat["advantage"] if has_advantage else None,
                 split_repeats=split_repeats and not has_group, skip_singletons=self.skip_bad,
                 files=self.files, file_index=cat["file"], line=cat["line"],
                 source=self.source, format=self.fmt, skipped=dict(self.skipped), notes=notes)
@@ -1152,11 +1164,12 @@ def _plan(fmt: str, block: _Block, path: Path, file: str,
         if name not in present:
             _missing_column(name, block, file, fmt)
     length = "completion_length" if "completion_length" in present else None
+    advantage = next((c for c in ("advantage", "advantages") if c in present), None)
     if reward_columns is not None:
         for name in reward_columns:
             if name not in present:
                 _missing_column(name, block, file, fmt, " (named in reward_columns)")
-        return _Plan("step", None, "prompt", reward_columns, None, length)
+        return _Plan("step", None, "prompt", reward_columns, None, length, advantage)
     rewards = tuple(c for c in cols if c not in _NOT_REWARDS and not c.startswith("Unnamed:")
                     and _numeric_column(block, c))
     if not rewards:
@@ -1166,7 +1179,7 @@ def _plan(fmt: str, block: _Block, path: Path, file: str,
             f"file has only {_names(cols)}. Completion tables of older TRL versions hold only "
             "step, prompt and completion, and no rewards; name the columns with reward_columns "
             "(--reward-column) if they are there under other names", file, block.header_line)
-    return _Plan("step", None, "prompt", rewards, None, length)
+    return _Plan("step", None, "prompt", rewards, None, length, advantage)
 
 
 def _numeric_column(block: _Block, name: str) -> bool:
@@ -1196,6 +1209,7 @@ def _read(path: str | os.PathLike, fmt: str, skip_bad: bool,
                 plan = _plan(fmt, block, f, name, reward_columns)
                 builder.group_files.append(plan.group is not None)
                 builder.length_files.append(plan.length is not None)
+                builder.advantage_files.append(plan.advantage is not None)
                 if fmt == "trl":
                     builder.reward_sets[plan.reward] = builder.reward_sets.get(plan.reward, 0) + 1
             builder.add(file_index, block, plan)

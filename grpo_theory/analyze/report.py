@@ -63,6 +63,7 @@ def summary(an: RunAnalysis) -> str:
         f"run: {d['rollouts']:,} rollouts, {d['steps']} steps, {d['groups']:,} groups; "
         f"group size {d['group_size']}, {d['prompts_per_step']:g} prompts and "
         f"{an.budget} rollouts per step ({d['format']} log)",
+        f"advantage convention: {an.convention} ({an.convention_source})",
         f"rewards: {an.rewards.kind}"
         + (f", success = reward >= {an.rewards.threshold:g}"
            if an.rewards.kind == "continuous" else ""),

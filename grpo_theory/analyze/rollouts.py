@@ -57,6 +57,8 @@ class RolloutLog:
         group_prompt: index of each group's prompt into ``prompts``, int64, shape ``[M]``.
         prompts: the distinct prompts as logged (text or id).
         completion_length: per-rollout completion length, float64 ``[R]``, or ``None``.
+        advantages: per-rollout advantages as the trainer logged them, float64 ``[R]`` (NaN
+            where missing), or ``None``.
         source: where the log came from (a path, or a description).
         format: the reader that produced it (``table``, ``verl``, ``trl``, ``synthetic``).
         skipped: reason -> number of rows or groups skipped (only with skipping asked for).
@@ -69,6 +71,7 @@ class RolloutLog:
     group_prompt: np.ndarray
     prompts: tuple[Any, ...]
     completion_length: np.ndarray | None = None
+    advantages: np.ndarray | None = None
     source: str = ""
     format: str = "table"
     skipped: Mapping[str, int] = field(default_factory=dict)
@@ -86,8 +89,10 @@ class RolloutLog:
             raise ValueError("groups must be ordered by step")
         if not np.all(np.isfinite(r)):
             raise ValueError("rewards must be finite")
-        if self.completion_length is not None and self.completion_length.shape != r.shape:
-            raise ValueError("completion_length needs one entry per rollout")
+        for name in ("completion_length", "advantages"):
+            values = getattr(self, name)
+            if values is not None and values.shape != r.shape:
+                raise ValueError(f"{name} needs one entry per rollout")
 
     # ----------------------------------------------------------------------------- views
     @property
@@ -136,6 +141,7 @@ class RolloutLog:
         prompts: Sequence[Any] | None = None,
         group: Any = None,
         completion_length: Any = None,
+        advantages: Any = None,
         split_repeats: bool = False,
         skip_singletons: bool = False,
         files: Sequence[str] = (),
@@ -156,6 +162,7 @@ class RolloutLog:
             group: optional integer group label of each rollout, ``[R]``; with it a group is
                 ``(step, prompt, group)``, without it ``(step, prompt)``.
             completion_length: optional per-rollout lengths, ``[R]``.
+            advantages: optional per-rollout logged advantages, ``[R]`` (NaN where missing).
             split_repeats: without a group column, a prompt drawn ``m > 1`` times in one step
                 shows up as one group of ``m`` times the step's usual size; split it, in log
                 order, into ``m`` groups of that size (noted in ``notes``).
@@ -214,6 +221,7 @@ class RolloutLog:
         offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
         length = None if completion_length is None else np.asarray(
             completion_length, dtype=np.float64)[order]
+        adv = None if advantages is None else np.asarray(advantages, dtype=np.float64)[order]
         if prompts is None:  # the codes are the prompts: index the distinct ones
             distinct, code = np.unique(code, return_inverse=True)
             labels_out = tuple(int(c) for c in distinct)
@@ -222,7 +230,7 @@ class RolloutLog:
         return cls(
             rewards=reward[order], offsets=offsets, group_step=step[first],
             group_prompt=code[first], prompts=labels_out, completion_length=length,
-            source=source, format=format, skipped=skipped, notes=tuple(notes),
+            advantages=adv, source=source, format=format, skipped=skipped, notes=tuple(notes),
         )
 
     def select(self, keep: np.ndarray) -> RolloutLog:
@@ -238,6 +246,7 @@ class RolloutLog:
             prompts=self.prompts,
             completion_length=None if self.completion_length is None
             else self.completion_length[rows],
+            advantages=None if self.advantages is None else self.advantages[rows],
             source=self.source, format=self.format, skipped=self.skipped, notes=self.notes)
 
 

@@ -145,3 +145,54 @@ def test_bad_options():
         analyze_log(log, level=0)
     with pytest.raises(ValueError, match="epsilon"):
         analyze_log(log, epsilon=-1.0)
+
+
+def _logged(rule: str, eps: float = 0.0, seed: int = 5):
+    from grpo_theory.exact.estimators import advantages
+
+    rng = np.random.default_rng(seed)
+    steps, Q, G = 30, 16, 8
+    r = (rng.random((steps, Q, G)) < rng.beta(1, 1, (steps, Q, 1))).astype(float)
+    if rule == "batch-std":
+        centred = r - r.mean(-1, keepdims=True)
+        sd = r.reshape(steps, -1).std(-1, ddof=1)[:, None, None]
+        adv = (centred / (sd + eps)).reshape(-1)
+    else:
+        adv = np.concatenate([advantages(rule, g, eps) for g in r.reshape(-1, G)])
+    step = np.repeat(np.arange(steps), Q * G)
+    prompt = np.tile(np.repeat(np.arange(Q), G), steps)
+    return RolloutLog.from_rollouts(step, prompt, r.reshape(-1), advantages=adv)
+
+
+@pytest.mark.parametrize(("rule", "eps"), [("grpo", 1e-6), ("grpo-bessel", 1e-4),
+                                           ("dr-grpo", 0.0), ("rloo", 0.0), ("batch-std", 1e-4)])
+def test_detect_convention_recognises_each_rule(rule, eps):
+    from grpo_theory.analyze.analysis import detect_convention
+
+    d = detect_convention(_logged(rule, eps))
+    assert d["rule"] == rule and d["matched"][rule] == 1.0
+    assert d["estimator"] == ("dr-grpo" if rule == "batch-std" else rule)
+    assert all(v < 0.5 for k, v in d["matched"].items() if k != rule)
+
+
+def test_detect_convention_without_a_match_or_without_advantages():
+    from grpo_theory.analyze.analysis import detect_convention
+
+    log = _logged("grpo")
+    noisy = RolloutLog.from_rollouts(np.repeat(log.group_step, log.sizes),
+                                     np.repeat(log.group_prompt, log.sizes), log.rewards,
+                                     advantages=log.advantages * 1.05)
+    assert detect_convention(noisy)["rule"] is None
+    assert detect_convention(_run(0, steps=2)) is None
+    an = analyze_log(noisy, draws=0)
+    assert an.convention == "grpo-bessel" and an.convention_source == "default"
+
+
+def test_analysis_uses_the_detected_convention_unless_one_is_given():
+    log = _logged("dr-grpo")
+    an = analyze_log(log, draws=0)
+    assert (an.convention, an.convention_source) == ("dr-grpo",
+                                                    "detected from the logged advantages")
+    assert an.as_dict()["convention_detected"]["rule"] == "dr-grpo"
+    given = analyze_log(log, convention="rloo", draws=0)
+    assert (given.convention, given.convention_source) == ("rloo", "given")

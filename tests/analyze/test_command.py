@@ -76,3 +76,12 @@ def test_bad_options_exit_2_with_a_message(args, message, capsys):
 def test_missing_path(tmp_path, capsys):
     assert main(["analyze", str(tmp_path / "nothing")]) == 2
     assert "no such file or directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["trl", "trl.table.json"])
+def test_trl_example_advantages_give_the_convention(name, capsys):
+    assert main(["analyze", str(EXAMPLES_DIR / name), "--json"]) == 0
+    out = _strict_json(capsys.readouterr().out)
+    assert out["convention"] == "grpo-bessel"
+    assert out["convention_source"] == "detected from the logged advantages"
+    assert out["convention_detected"]["matched"]["grpo-bessel"] == 1.0
