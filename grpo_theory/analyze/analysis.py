@@ -165,8 +165,7 @@ class RunAnalysis:
     @property
     def group_size(self) -> int:
         """The most common group size."""
-        values, counts = np.unique(self.log.sizes, return_counts=True)
-        return int(values[np.argmax(counts)])
+        return _modal(self.log.sizes)
 
     @property
     def silent_consistent(self) -> bool:
@@ -231,26 +230,24 @@ def _modal(x: np.ndarray) -> int:
 
 def _per_step(log: RolloutLog, k: np.ndarray, silent: np.ndarray, expected: np.ndarray
               ) -> dict[str, np.ndarray]:
-    steps, first, groups = np.unique(log.group_step, return_index=True, return_counts=True)
-    starts = first
+    steps, starts, groups = np.unique(log.group_step, return_index=True, return_counts=True)
     sizes = log.sizes
 
     def per(values: np.ndarray) -> np.ndarray:
         return np.add.reduceat(values.astype(float), starts)
 
+    rollouts = _rollouts_per_step(log.group_step, sizes)
     out = {
-        "step": steps, "groups": groups,
-        "rollouts": per(sizes).astype(np.int64),
+        "step": steps, "groups": groups, "rollouts": rollouts,
         "group_size": np.array([_modal(sizes[s:s + g]) for s, g in zip(starts, groups,
                                                                          strict=True)]),
         "silent_fraction": per(silent) / groups,
         "silent_fraction_expected": per(expected) / groups,
-        "success_rate": per(k) / per(sizes),
-        "mean_reward": per(log.group_reduce(np.add)) / per(sizes),
+        "success_rate": per(k) / rollouts,
+        "mean_reward": per(log.group_reduce(np.add)) / rollouts,
     }
     if log.completion_length is not None:
-        out["completion_length"] = per(log.group_reduce(np.add, log.completion_length)) / per(
-            sizes)
+        out["completion_length"] = per(log.group_reduce(np.add, log.completion_length)) / rollouts
     return out
 
 
@@ -313,14 +310,21 @@ def analyze_log(
                      "no overdispersion, or every group is solved or failed alike")
 
     # Windows: a fit each, the expected silent probability of each group under its window.
+    # Each window's fit gives its groups' silent probabilities; the uncertainty of the expected
+    # count adds up over windows (independent fits, delta method; 0 for an unreliable fit).
+    steps = log.steps
+    rollouts_per_step = _rollouts_per_step(log.group_step, sizes)
     expected = np.empty(log.n_groups)
+    fit_var_count = 0.0
     wins: list[Window] = []
-    for first, last in window_bounds(log.steps, log.group_step, windows):
+    for first, last in window_bounds(steps, log.group_step, windows):
         mine = (log.group_step >= first) & (log.group_step <= last)
         wfit = fit_beta_binomial(k[mine], sizes[mine])
         expected[mine] = expected_silent(wfit.a, wfit.b, sizes[mine])
-        wbudget = prediction_budget(_modal(_rollouts_per_step(log.group_step[mine],
-                                                              sizes[mine])), group_sizes)
+        se = wfit.standard_error(lambda a, b, n=sizes[mine]: np.sum(expected_silent(a, b, n)))
+        fit_var_count += float(se[0]) ** 2 if np.isfinite(se[0]) else 0.0
+        in_window = (steps >= first) & (steps <= last)
+        wbudget = prediction_budget(_modal(rollouts_per_step[in_window]), group_sizes)
         rec = recommend_group_size(wfit, wbudget, convention, group_sizes, epsilon=epsilon,
                                    draws=0)
         wins.append(Window(first, last, int(mine.sum()), wfit, float(silent_bin[mine].mean()),
@@ -332,20 +336,16 @@ def analyze_log(
     observed = int(silent_raw.sum())
     ci = stats.binomtest(observed, M).proportion_ci(level, method="wilson")
     silent_observed = Estimate(observed / M, float(ci.low), float(ci.high), level)
-    # Expected count: sum of the window probabilities; its spread is the Poisson-binomial
-    # variance plus the fits' uncertainty (delta method on the whole-run fit, a lower bound).
+    # Expected count: the sum of the groups' silent probabilities; its spread is the
+    # Poisson-binomial variance plus the windows' fit uncertainty.
     mean_count = float(expected.sum())
-    var_count = float(np.sum(expected * (1 - expected)))
-    run_expected = fit.interval(lambda a, b: float(np.mean(expected_silent(a, b, sizes))),
-                                level, "logit")
-    fit_sd = (run_expected.high - run_expected.low) / (2 * z_value(level)) * M
-    sd = np.sqrt(var_count + (fit_sd if np.isfinite(fit_sd) else 0.0) ** 2)
+    sd = np.sqrt(float(np.sum(expected * (1 - expected))) + fit_var_count)
     silent_z = float((int(silent_bin.sum()) - mean_count) / sd) if sd > 0 else 0.0
     half = z_value(level) * sd / M
     silent_expected = Estimate(mean_count / M, max(0.0, mean_count / M - half),
                                min(1.0, mean_count / M + half), level)
 
-    budget = _modal(_rollouts_per_step(log.group_step, sizes))
+    budget = _modal(rollouts_per_step)
     pbudget = prediction_budget(budget, group_sizes)
     if pbudget != budget:
         notes.append(f"the run's budget of {budget} rollouts per step is not divisible by every "

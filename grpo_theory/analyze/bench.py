@@ -1,10 +1,11 @@
 r"""Benchmark of ``grpo-theory analyze``: a log of a million rollouts, read, analysed, reported.
 
-The workload: a run of ``rollouts`` rollouts, ``prompts_per_step`` prompts of ``group_size``
-rollouts per step, per-prompt success rates drawn from :math:`\mathrm{Beta}(0.8, 1.5)` and
-Bernoulli rewards, written once as a ``file_format`` table (``csv``, ``jsonl`` or ``parquet``,
-:func:`~grpo_theory.analyze.formats.write_table`). Each timed call does what the command does:
-:func:`~grpo_theory.analyze.formats.read_log`,
+The workload: a run of at least ``rollouts`` rollouts in whole steps of ``prompts_per_step``
+prompts of ``group_size`` rollouts, per-prompt success rates drawn from
+:math:`\mathrm{Beta}(0.8, 1.5)` and Bernoulli rewards
+(:func:`~grpo_theory.analyze.synthetic.beta_run`), written once as a ``file_format`` table
+(``csv``, ``jsonl`` or ``parquet``, :func:`~grpo_theory.analyze.formats.write_table`). Each
+timed call does what the command does: :func:`~grpo_theory.analyze.formats.read_log`,
 :func:`~grpo_theory.analyze.analysis.analyze_log` and
 :func:`~grpo_theory.analyze.report.write_report` (three figures, Markdown, HTML, JSON).
 
@@ -18,8 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from grpo_theory._validate import check_int
 from grpo_theory.analyze.rollouts import RolloutLog
@@ -36,22 +35,16 @@ FILE_FORMATS = ("csv", "jsonl", "parquet")
 
 def bench_log(rollouts: int, group_size: int = 16, prompts_per_step: int = 64, seed: int = 0
               ) -> RolloutLog:
-    """The benchmark's run: ``rollouts // group_size`` groups, Beta(0.8, 1.5) success rates."""
+    """The benchmark's run: :func:`~grpo_theory.analyze.synthetic.beta_run` with
+    Beta(0.8, 1.5) success rates and enough whole steps for at least ``rollouts`` rollouts."""
+    from grpo_theory.analyze.synthetic import beta_run
+
     check_int(rollouts, "rollouts", 2)
     check_int(group_size, "group_size", 2)
     check_int(prompts_per_step, "prompts_per_step", 1)
-    check_int(seed, "seed", 0)
-    groups = rollouts // group_size
-    if groups < 1:
-        raise ValueError(f"rollouts must be at least group_size = {group_size}, got {rollouts}")
-    rng = np.random.default_rng(seed)
-    p = rng.beta(0.8, 1.5, size=groups)
-    rewards = (rng.random((groups, group_size)) < p[:, None]).astype(float).reshape(-1)
-    group = np.repeat(np.arange(groups), group_size)
-    step = group // prompts_per_step
-    prompt = group % prompts_per_step + prompts_per_step * (step % 50)
-    return RolloutLog.from_rollouts(step, prompt, rewards, source="bench", format="table",
-                                    prompts=[f"prompt {i}" for i in range(50 * prompts_per_step)])
+    steps = -(-rollouts // (group_size * prompts_per_step))
+    return beta_run(seed, 0.8, 1.5, steps=steps, prompts_per_step=prompts_per_step,
+                    group_size=group_size).log
 
 
 def run_analyze_benchmark(rollouts: int = 1_000_000, file_format: str = "csv",

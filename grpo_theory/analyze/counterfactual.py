@@ -137,24 +137,29 @@ def predict(
     check_int(budget, "budget", 2)
     check_nonnegative(epsilon, "epsilon")
     check_probability(level, "level", open_interval=True)
-    sizes = [check_int(G, "group_sizes", 2) for G in group_sizes]
-    for G in sizes:
-        if budget % G:
-            raise ValueError(f"every group size must divide the budget {budget}; got {G}")
+    sizes = _dividing_sizes(group_sizes, budget)
+    names = (*_POSITIVE, *_UNIT, "bias_sq")
+    scales = ["log"] * len(_POSITIVE) + ["logit"] * len(_UNIT) + ["linear"]
     out = []
     for conv in conventions:
         conv = as_estimator(conv).value
         for G in sizes:
-            pos = fit.interval(lambda a, b, c=conv, g=G: _values(a, b, c, g, budget, epsilon,
-                                                                _POSITIVE), level, "log")
-            unit = fit.interval(lambda a, b, c=conv, g=G: _values(a, b, c, g, budget, epsilon,
-                                                                 _UNIT), level, "logit")
-            row = budget_row(Population.from_beta(fit.a, fit.b, nodes=NODES), conv, G, budget,
-                             epsilon)
-            named = dict(zip((*_POSITIVE, *_UNIT), (*pos, *unit), strict=True))
+            est = fit.interval(lambda a, b, c=conv, g=G: _values(a, b, c, g, budget, epsilon,
+                                                                names), level, scales)
+            named = dict(zip(names, est, strict=True))
+            bias = named.pop("bias_sq").value
             out.append(Prediction(group_size=G, convention=conv, prompts=budget // G,
-                                  budget=budget, bias_sq=row.bias_sq, **named))
+                                  budget=budget, bias_sq=bias, **named))
     return out
+
+
+def _dividing_sizes(group_sizes: Sequence[int], budget: int) -> list[int]:
+    """The group sizes as ints, each ``>= 2`` and dividing ``budget`` (else a ValueError)."""
+    sizes = [check_int(G, "group_sizes", 2) for G in group_sizes]
+    for G in sizes:
+        if budget % G:
+            raise ValueError(f"every group size must divide the budget {budget}; got {G}")
+    return sizes
 
 
 @dataclass(frozen=True)
@@ -219,10 +224,7 @@ def recommend_group_size(
     """
     conv = as_estimator(convention).value
     check_int(draws, "draws", 0)
-    sizes = [check_int(G, "group_sizes", 2) for G in group_sizes]
-    for G in sizes:
-        if budget % G:
-            raise ValueError(f"every group size must divide the budget {budget}; got {G}")
+    sizes = _dividing_sizes(group_sizes, budget)
     best = _choice(fit.a, fit.b, conv, sizes, budget, epsilon)
     interval, support = None, {}
     if draws and fit.reliable:

@@ -39,7 +39,6 @@ with probability :math:`\Pr(k = 0) + \Pr(k = n) = \mathbb E_p[(1-p)^n + p^n]`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +54,7 @@ __all__ = [
     "fit_beta_binomial",
     "expected_silent",
     "goodness_of_fit",
+    "window_bounds",
     "z_value",
     "json_number",
 ]
@@ -135,45 +135,55 @@ class BetaBinomialFit:
         """Converged, off the bounds, and with a positive-definite information matrix."""
         return self.converged and not self.at_boundary and bool(np.all(np.isfinite(self.cov_log)))
 
+    def standard_error(self, f: Callable[[float, float], Any], scale: Any = "linear"
+                       ) -> np.ndarray:
+        r"""Delta-method standard error :math:`\sqrt{\nabla g^\top\Sigma\nabla g}` of
+        :math:`g = s(f(a, b))` with :math:`s` the ``scale`` transform (see :meth:`interval`),
+        one per output of ``f``; NaN when the fit is not :attr:`reliable`."""
+        centre = np.atleast_1d(np.asarray(f(self.a, self.b), dtype=float))
+        return self._delta(f, centre, _scales(scale, centre.size))[1]
+
+    def _delta(self, f: Callable[[float, float], Any], centre: np.ndarray,
+               scales: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(s(centre), standard errors)`` on the per-output scales."""
+        if not self.reliable:
+            return centre, np.full(centre.size, np.nan)
+        theta = np.log([self.a, self.b])
+        h = 1e-5
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            g0 = _apply(scales, centre, 0)
+            jac = np.stack([
+                (_apply(scales, np.atleast_1d(np.asarray(f(*np.exp(theta + h * e)), float)), 0)
+                 - _apply(scales, np.atleast_1d(np.asarray(f(*np.exp(theta - h * e)), float)),
+                          0)) / (2 * h) for e in np.eye(2)], axis=-1)  # [K, 2]
+            se = np.sqrt(np.einsum("ki,ij,kj->k", jac, self.cov_log, jac))
+        return g0, se
+
     def interval(self, f: Callable[[float, float], Any], level: float = 0.95,
-                 scale: str = "linear") -> Any:
+                 scale: Any = "linear") -> Any:
         r"""Delta-method interval of ``f(a, b)`` (a float or an array of floats).
 
         Args:
             f: a smooth function of :math:`(a, b)`.
             level: confidence level in (0, 1).
             scale: ``linear``, ``log`` (for positive values) or ``logit`` (for values in
-                (0, 1)); the interval is symmetric on that scale.
+                (0, 1)), or one of these per output of ``f``; the interval is symmetric on
+                that scale.
 
         Returns:
             An :class:`Estimate`, or a list of them when ``f`` returns an array; its bounds are
             NaN when the fit is not :attr:`reliable`.
         """
-        if scale not in _SCALES:
-            raise ValueError(f"scale must be one of {', '.join(_SCALES)}; got {scale!r}")
         z = z_value(level)
-        if not self.reliable:  # no interval without a trustworthy information matrix
-            value = np.asarray(f(self.a, self.b), dtype=float)
-            out = [Estimate(float(v), math.nan, math.nan, level) for v in np.atleast_1d(value)]
-            return out[0] if value.ndim == 0 else out
-        fwd, inv = _SCALES[scale]
-        theta = np.log([self.a, self.b])
-
-        def g(t: np.ndarray) -> np.ndarray:
-            return fwd(np.atleast_1d(np.asarray(f(*np.exp(t)), dtype=float)))
-
-        centre = np.atleast_1d(np.asarray(f(self.a, self.b), dtype=float))
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            g0 = fwd(centre)
-            h = 1e-5
-            jac = np.stack([(g(theta + h * e) - g(theta - h * e)) / (2 * h)
-                            for e in np.eye(2)], axis=-1)  # [K, 2]
-            se = np.sqrt(np.einsum("ki,ij,kj->k", jac, self.cov_log, jac))
-            lo, hi = inv(g0 - z * se), inv(g0 + z * se)
+        value = np.asarray(f(self.a, self.b), dtype=float)
+        centre = np.atleast_1d(value)
+        scales = _scales(scale, centre.size)
+        g0, se = self._delta(f, centre, scales)
+        with np.errstate(over="ignore"):
+            lo, hi = _apply(scales, g0 - z * se, 1), _apply(scales, g0 + z * se, 1)
         out = [Estimate(float(c), float(min(a_, b_)), float(max(a_, b_)), level)
                for c, a_, b_ in zip(centre, lo, hi, strict=True)]
-        scalar = np.ndim(f(self.a, self.b)) == 0
-        return out[0] if scalar else out
+        return out[0] if value.ndim == 0 else out
 
     def contains(self, a: float, b: float, level: float) -> bool:
         r"""Whether :math:`(a, b)` lies in the Wald confidence ellipse of ``level`` in
@@ -204,6 +214,20 @@ _SCALES: dict[str, tuple[Callable, Callable]] = {
     "log": (np.log, np.exp),
     "logit": (special.logit, special.expit),
 }
+
+
+def _scales(scale: Any, n: int) -> list[str]:
+    scales = [scale] * n if isinstance(scale, str) else list(scale)
+    if len(scales) != n or any(s not in _SCALES for s in scales):
+        raise ValueError(f"scale must be one of {', '.join(_SCALES)}, or one of them per "
+                         f"output ({n}); got {scale!r}")
+    return scales
+
+
+def _apply(scales: list[str], x: np.ndarray, direction: int) -> np.ndarray:
+    """The scale transforms (``direction`` 0) or their inverses (1), per component."""
+    return np.array([_SCALES[s][direction](v) for s, v in zip(scales, x, strict=True)],
+                    dtype=float)
 
 
 def _compress(successes: Any, sizes: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -53,7 +53,7 @@ from grpo_theory._validate import check_group_size, check_int, check_positive
 from grpo_theory.analyze.rollouts import RolloutLog
 from grpo_theory.experiments.bandit import BanditConfig, make_train, sample_batch
 from grpo_theory.experiments.bandit_env import TaskSpec, prompt_logits
-from grpo_theory.transformer.model import Transformer
+from grpo_theory.transformer.model import Transformer, token_log_probs
 from grpo_theory.transformer.sampling import sample_completions
 from grpo_theory.transformer.tasks import (
     SequenceTask,
@@ -309,13 +309,8 @@ def _answer_log_probs(model: Transformer, prompts_NxP: jax.Array, answers_NxL: j
                       temperature: jax.Array) -> jax.Array:
     """``[N, L]`` log-probs of the answer tokens under ``softmax(logits / temperature)``."""
     P = prompts_NxP.shape[1]
-
-    def one(prompt, answer):
-        logits = model(jnp.concatenate([prompt, answer])[:-1])[P - 1:]
-        logp = jax.nn.log_softmax(logits / temperature.astype(logits.dtype), axis=-1)
-        return jnp.take_along_axis(logp, answer[:, None], axis=-1)[:, 0]
-
-    return jax.vmap(one)(prompts_NxP, answers_NxL)
+    return jax.vmap(lambda q, y: token_log_probs(model, jnp.concatenate([q, y]), P,
+                                                 temperature))(prompts_NxP, answers_NxL)
 
 
 def answer_probabilities(model: Transformer, prompts: Any, answers: Any, *,

@@ -22,15 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from grpo_theory._validate import check_probability
 from grpo_theory.analyze.analysis import analyze_log
 from grpo_theory.analyze.counterfactual import CONVENTIONS, GROUP_SIZES, prediction_budget
 from grpo_theory.analyze.synthetic import SyntheticRun
 from grpo_theory.exact.budget import Population, budget_row
 
-__all__ = ["QUANTITIES", "Recovery", "true_population", "recovery", "silent_truth"]
+__all__ = ["QUANTITIES", "Recovery", "true_population", "recovery"]
 
 QUANTITIES = ("variance", "relative_mse_best_step", "snr_per_rollout", "silent_fraction")
 """The predicted quantities compared with the truth."""
@@ -129,12 +127,4 @@ def recovery(
     if truth is None and run.truth_beta is not None:
         contains = fit.contains(*run.truth_beta, 1.0 - delta / n_quantities)
     return Recovery(rows, level, delta, (true_mean, m.value, m.low, m.high), contains)
-
-
-def silent_truth(run: SyntheticRun) -> float:
-    """The expected silent fraction of the logged groups given their true rates,
-    :math:`\\frac1M\\sum_j p_j^{n_j} + (1-p_j)^{n_j}`."""
-    n = run.log.sizes
-    p = run.truth_p
-    return float(np.mean(p**n + (1 - p) ** n))
 

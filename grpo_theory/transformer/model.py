@@ -291,7 +291,7 @@ def _check_sequence(tokens: Any, prompt_len: Any) -> tuple[Array, int]:
 
 
 def token_log_probs(model: Transformer, tokens: Array,
-                    prompt_len: int) -> Array:
+                    prompt_len: int, temperature: Any = 1.0) -> Array:
     r"""Log-probability of each completion token given everything before it.
 
     For ``tokens`` :math:`= [q; y]` with a prompt of :math:`P` tokens and a completion of
@@ -302,12 +302,14 @@ def token_log_probs(model: Transformer, tokens: Array,
         \ell_i = \log\pi_\theta(y_i \mid q, y_{<i}), \qquad i = 0, \dots, L - 1,
 
     from one forward pass over ``tokens[:-1]`` (the row ``P + i - 1`` of the logits predicts
-    :math:`y_i`).
+    :math:`y_i`), under :math:`\mathrm{softmax}(z/\tau)` at the sampling temperature
+    :math:`\tau` (1: the policy itself).
 
     Args:
         model: the :class:`Transformer`.
         tokens: ``Int[Array, "T"]`` one prompt followed by one completion.
         prompt_len: :math:`P` in ``[1, T - 1]`` (a Python int, static under ``jit``).
+        temperature: :math:`\tau > 0` (a float or a scalar array).
 
     Returns:
         ``Float[Array, "L"]`` the token log-probabilities (every position, no mask).
@@ -318,7 +320,9 @@ def token_log_probs(model: Transformer, tokens: Array,
         (2,)
     """
     tokens, P = _check_sequence(tokens, prompt_len)
-    logp_TxV = jax.nn.log_softmax(model(tokens[:-1]), axis=-1)
+    logits_TxV = model(tokens[:-1])
+    logp_TxV = jax.nn.log_softmax(logits_TxV / jnp.asarray(temperature, logits_TxV.dtype),
+                                  axis=-1)
     lp_T = jnp.take_along_axis(logp_TxV, tokens[1:, None], axis=-1)[:, 0]
     return lp_T[P - 1:]
 

@@ -196,3 +196,42 @@ def test_analysis_uses_the_detected_convention_unless_one_is_given():
     assert an.as_dict()["convention_detected"]["rule"] == "dr-grpo"
     given = analyze_log(log, convention="rloo", draws=0)
     assert (given.convention, given.convention_source) == ("rloo", "given")
+
+
+def test_figures_plot_the_analysis_numbers(analysis):
+    import matplotlib.pyplot as plt
+
+    from grpo_theory.analyze import report
+
+    fig = report._fig_variance(analysis)
+    try:
+        left, right = fig.axes[:2]
+        for conv in ("grpo", "grpo-bessel", "dr-grpo", "rloo"):
+            mine = [p for p in analysis.predictions if p.convention == conv]
+            for ax, name in ((left, "variance"), (right, "relative_mse_best_step")):
+                (line,) = [ln for ln in ax.get_lines() if ln.get_gid() == f"estimator:{conv}"]
+                np.testing.assert_allclose(line.get_xdata(), [p.group_size for p in mine])
+                np.testing.assert_allclose(line.get_ydata(),
+                                           [getattr(p, name).value for p in mine])
+    finally:
+        plt.close(fig)
+    fig = report._fig_silent(analysis)
+    try:
+        (points,) = [ln for ln in fig.axes[0].get_lines()
+                     if ln.get_label() == "observed, per step"]
+        np.testing.assert_allclose(points.get_ydata(), analysis.per_step["silent_fraction"])
+        expected = [ln for ln in fig.axes[0].get_lines() if ln.get_linestyle() == "--"]
+        assert [ln.get_ydata()[0] for ln in expected] == pytest.approx(
+            [w.silent_expected for w in analysis.windows])
+    finally:
+        plt.close(fig)
+    fig = report._fig_success(analysis)
+    try:
+        image = np.asarray(fig.axes[0].get_images()[0].get_array())
+        assert image.shape == (analysis.group_size + 1, len(analysis.windows))
+        np.testing.assert_allclose(image.sum(axis=0), 1.0)
+        first = analysis.log.group_step <= analysis.windows[0].last_step
+        counts = np.bincount(analysis.successes[first], minlength=analysis.group_size + 1)
+        np.testing.assert_allclose(image[:, 0], counts / first.sum())
+    finally:
+        plt.close(fig)

@@ -37,7 +37,7 @@ def test_cli_bench_analyze(capsys):
     ({"file_format": "xml"}, "file_format must be one of"),
     ({"rollouts": 1}, "rollouts"),
     ({"repeats": 0}, "repeats"),
-    ({"group_size": 32, "rollouts": 16}, "at least group_size"),
+    ({"prompts_per_step": 0}, "prompts_per_step"),
 ])
 def test_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
